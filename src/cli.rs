@@ -1,0 +1,589 @@
+//! The command-line interface: argument definitions (which also generate `--help`, the man page
+//! and shell completions), turning arguments into a library request, and printing results.
+//!
+//! Results go to stdout (a summary, or `--json`); warnings and errors go to stderr as
+//! `warning: …` / `error: …` with a `hint: …` where a fix is likely. Exit status: 0 success,
+//! 2 any error (nothing changed). A closed stdout pipe ends the program quietly.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{self, Event, Outcome, Report, Request};
+use crate::error::Error;
+use crate::image::Platform;
+use crate::inspect::{self, InspectReport};
+use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
+use crate::keywrap::Recipient;
+use crate::plan::{LayerSelector, Operation, Selection};
+use crate::store::ImageRef;
+
+/// Exit status: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a check ran and found a problem (`verify`).
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit status: an error; nothing was changed.
+pub const EXIT_ERROR: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Image references:
+  oci:PATH[:REF]   an OCI image layout directory (as `skopeo copy … oci:PATH:REF` writes);
+                   REF selects the index.json entry named REF (default: every image)
+  PATH             a directory holding an OCI layout (or, as DST, a new one)
+
+Exit status: 0 success, 2 error (nothing was changed).";
+
+/// Encrypt, decrypt and inspect OCI image layers offline, wire-compatible with
+/// containers/ocicrypt (skopeo, podman, buildah, containerd imgcrypt, nerdctl).
+#[derive(Debug, Parser)]
+#[command(name = "layercrypt", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encrypt the layers of images for one or more recipients.
+    #[command(after_help = "\
+Examples:
+  layercrypt encrypt -r jwe:alice.pub.pem oci:app:v1 oci:app-enc:v1
+  layercrypt encrypt -r jwe:alice.pub.pem -r jwe:bob.pub.pem oci:app          (in place)
+  layercrypt encrypt -r jwe:ops.pub.pem --platform linux/arm64 --layer -1 oci:app:v1
+
+Recipients are jwe:PUBLIC-KEY-FILE (RSA or EC P-256/P-384/P-521; PEM, DER or JWK).
+Layers that are already encrypted are left as they are.")]
+    Encrypt(EncryptArgs),
+    /// Decrypt the encrypted layers of images with private keys.
+    #[command(after_help = "\
+Examples:
+  layercrypt decrypt -k alice.pem oci:app-enc:v1 oci:app:v1
+  layercrypt decrypt -k alice.pem:file=/run/secrets/pw oci:app-enc          (in place)
+
+A key is FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR. Plaintext is
+published only after the layer's HMAC has been verified.")]
+    Decrypt(DecryptArgs),
+    /// Show, per platform and layer, what is encrypted and for whom.
+    #[command(after_help = "\
+Examples:
+  layercrypt inspect oci:app-enc:v1
+  layercrypt inspect --json oci:app-enc | jq '.images[].manifests[].layers[].recipients'")]
+    Inspect(InspectArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
+}
+
+/// Shells for completion scripts.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+    /// Elvish.
+    Elvish,
+    /// PowerShell.
+    Powershell,
+}
+
+/// `--platform` and `--layer`.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other
+    /// platforms stay in the output untouched.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+    /// Only this layer: an index (0 = bottom, negative counts from the top) or a digest
+    /// (repeatable; default: all layers). An index out of range is an error.
+    #[arg(
+        long = "layer",
+        value_name = "N|sha256:HEX",
+        allow_hyphen_values = true
+    )]
+    pub layers: Vec<String>,
+}
+
+/// Options common to commands that write.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Print the plan (what would be encrypted, decrypted or kept, and why); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print a machine-readable report on stdout (old and new digest of every changed layer,
+    /// manifest and index).
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: one per CPU core).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Print only errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain decisions: which key opened which layer, what was copied, why layers were kept.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `encrypt` arguments.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// A recipient: jwe:PUBLIC-KEY-FILE (repeatable).
+    #[arg(
+        short = 'r',
+        long = "recipient",
+        value_name = "RECIPIENT",
+        required = true
+    )]
+    pub recipients: Vec<String>,
+    /// Platform and layer selection.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Options common to commands that write.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Source image.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Destination (default: rewrite SRC in place).
+    #[arg(value_name = "DST")]
+    pub destination: Option<String>,
+}
+
+/// Key arguments.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR
+    /// (repeatable).
+    #[arg(short = 'k', long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Use every private key file in DIR (repeatable).
+    #[arg(long = "key-dir", value_name = "DIR")]
+    pub key_dirs: Vec<PathBuf>,
+    /// Passphrase for encrypted keys that name no passphrase source of their own.
+    #[arg(long = "passphrase-file", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `decrypt` arguments.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// Decryption keys.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Platform and layer selection.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Options common to commands that write.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Source image.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Destination (default: rewrite SRC in place).
+    #[arg(value_name = "DST")]
+    pub destination: Option<String>,
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Print JSON (schema in the README) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Platform and layer selection.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Image to inspect.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+}
+
+/// A failure to report: the library error, or a problem with the arguments themselves.
+enum Failure {
+    Lib(Error),
+    Stdout(io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Lib(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Stdout(e)
+    }
+}
+
+/// Parse the process arguments and run; returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
+        Err(Failure::Stdout(e)) => {
+            eprintln!("error: writing to stdout: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+        Err(Failure::Lib(e)) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Encrypt(args) => {
+            let recipients = args
+                .recipients
+                .iter()
+                .map(|spec| {
+                    Recipient::load(spec).map_err(|source| Error::Recipient {
+                        spec: spec.clone(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = Request {
+                source: parse_ref(&args.source)?,
+                destination: args.destination.as_deref().map(parse_ref).transpose()?,
+                selection: selection(&args.selection)?,
+                operation: Operation::Encrypt { recipients },
+                jobs: args.common.jobs.map(usize::from),
+                dry_run: args.common.dry_run,
+            };
+            execute(&request, &args.common)
+        }
+        Command::Decrypt(args) => {
+            let specs = args
+                .keys
+                .keys
+                .iter()
+                .map(|k| KeySpec::parse(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Error::from)?;
+            let options = KeyOptions {
+                passphrase_file: args.keys.passphrase_file.clone(),
+            };
+            let (keys, skipped) =
+                load_key_ring(&specs, &args.keys.key_dirs, &options).map_err(Error::from)?;
+            if args.common.verbose {
+                for s in skipped {
+                    eprintln!("note: {s}");
+                }
+            }
+            let request = Request {
+                source: parse_ref(&args.source)?,
+                destination: args.destination.as_deref().map(parse_ref).transpose()?,
+                selection: selection(&args.selection)?,
+                operation: Operation::Decrypt { keys },
+                jobs: args.common.jobs.map(usize::from),
+                dry_run: args.common.dry_run,
+            };
+            execute(&request, &args.common)
+        }
+        Command::Inspect(args) => {
+            let report = inspect::inspect(&parse_ref(&args.source)?, &selection(&args.selection)?)?;
+            let mut out = io::stdout().lock();
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
+                writeln!(out)?;
+            } else {
+                print_inspect(&mut out, &report)?;
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let mut out = io::stdout().lock();
+            use clap_complete::{Shell as S, generate};
+            let shell = match shell {
+                Shell::Bash => S::Bash,
+                Shell::Zsh => S::Zsh,
+                Shell::Fish => S::Fish,
+                Shell::Elvish => S::Elvish,
+                Shell::Powershell => S::PowerShell,
+            };
+            generate(shell, &mut cmd, "layercrypt", &mut out);
+            Ok(EXIT_OK)
+        }
+        Command::Man => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn parse_ref(text: &str) -> Result<ImageRef, Error> {
+    ImageRef::parse(text).map_err(|reason| Error::Reference {
+        reference: text.to_string(),
+        reason,
+    })
+}
+
+fn selection(args: &SelectionArgs) -> Result<Selection, Error> {
+    let platforms = args
+        .platforms
+        .iter()
+        .map(|p| Platform::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| Error::Selection {
+            image: "--platform".into(),
+            reason,
+        })?;
+    let layers = args
+        .layers
+        .iter()
+        .map(|l| LayerSelector::parse(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| Error::Selection {
+            image: "--layer".into(),
+            reason,
+        })?;
+    Ok(Selection { platforms, layers })
+}
+
+fn execute(request: &Request, common: &CommonArgs) -> Result<u8, Failure> {
+    let quiet = common.quiet;
+    let verbose = common.verbose;
+    let events = move |event: Event| match event {
+        Event::Warning(w) if !quiet => eprintln!("warning: {w}"),
+        Event::Detail(d) if verbose => eprintln!("note: {d}"),
+        _ => {}
+    };
+    let outcome = engine::run(request, &events)?;
+    let mut out = io::stdout().lock();
+    let report = match &outcome {
+        Outcome::Planned(_, report) | Outcome::Done(report) => report,
+    };
+    if common.json {
+        serde_json::to_writer_pretty(&mut out, report).map_err(io::Error::from)?;
+        writeln!(out)?;
+    } else if common.dry_run {
+        print_plan(&mut out, report)?;
+    } else if !quiet {
+        print_summary(&mut out, report, verbose)?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn past_tense(operation: &str) -> &'static str {
+    if operation == "encrypt" {
+        "encrypted"
+    } else {
+        "decrypted"
+    }
+}
+
+fn print_plan(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    writeln!(
+        out,
+        "plan: {} {} -> {} (dry run, nothing is written)",
+        report.operation, report.source, report.destination
+    )?;
+    for image in &report.images {
+        for m in &image.manifests {
+            writeln!(
+                out,
+                "{} ({}) manifest {}",
+                image.name,
+                m.platform,
+                m.old.digest.short()
+            )?;
+            for l in &m.layers {
+                let what = match l.reason {
+                    Some(r) => format!("keep ({r})"),
+                    None => l.action.to_string(),
+                };
+                writeln!(
+                    out,
+                    "  layer {:>3}  {}  {:>12}  {}  {}",
+                    l.index,
+                    l.old.digest.short(),
+                    l.old.size,
+                    l.old.media_type,
+                    what
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Result<()> {
+    let done = past_tense(report.operation);
+    for image in &report.images {
+        for m in &image.manifests {
+            let changed: Vec<String> = m
+                .layers
+                .iter()
+                .filter(|l| l.new.is_some())
+                .map(|l| l.index.to_string())
+                .collect();
+            if changed.is_empty() {
+                if verbose {
+                    writeln!(
+                        out,
+                        "{} ({}): nothing to {}",
+                        image.name, m.platform, report.operation
+                    )?;
+                }
+                continue;
+            }
+            writeln!(
+                out,
+                "{} ({}): {done} layer{} {}; manifest {} -> {}",
+                image.name,
+                m.platform,
+                if changed.len() == 1 { "" } else { "s" },
+                changed.join(", "),
+                m.old.digest.short(),
+                m.new.digest.short()
+            )?;
+            if verbose {
+                for l in m.layers.iter().filter(|l| l.new.is_none()) {
+                    if let Some(r) = l.reason {
+                        writeln!(out, "  layer {} kept: {r}", l.index)?;
+                    }
+                }
+            }
+        }
+    }
+    let n = report.changed_layers();
+    if n == 0 {
+        writeln!(
+            out,
+            "nothing to {}: no selected layer needed it",
+            report.operation
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{done} {n} layer{} of {} image{} into {}",
+            if n == 1 { "" } else { "s" },
+            report.images.len(),
+            if report.images.len() == 1 { "" } else { "s" },
+            report.destination
+        )?;
+        writeln!(
+            out,
+            "note: manifest digests changed; signatures over the old digests no longer apply"
+        )?;
+    }
+    if !report.removed_blobs.is_empty() {
+        writeln!(
+            out,
+            "removed {} blob{} no longer referenced by the layout",
+            report.removed_blobs.len(),
+            if report.removed_blobs.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        )?;
+    }
+    Ok(())
+}
+
+fn print_inspect(out: &mut impl Write, report: &InspectReport) -> io::Result<()> {
+    for (i, image) in report.images.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "{}  {} {}",
+            image.name,
+            image.media_type,
+            image.digest.short()
+        )?;
+        let mut rows = vec![[
+            "PLATFORM".to_string(),
+            "#".into(),
+            "DIGEST".into(),
+            "SIZE".into(),
+            "ENCRYPTION".into(),
+            "RECIPIENTS".into(),
+        ]];
+        for m in &image.manifests {
+            for l in &m.layers {
+                let encryption = if l.encrypted {
+                    if l.schemes.is_empty() {
+                        "?".to_string()
+                    } else {
+                        l.schemes.join(",")
+                    }
+                } else {
+                    "-".to_string()
+                };
+                let mut recipients: Vec<String> =
+                    l.recipients.iter().map(ToString::to_string).collect();
+                recipients.extend(l.problems.iter().map(|p| format!("({p})")));
+                rows.push([
+                    m.platform.clone(),
+                    l.index.to_string(),
+                    l.digest.short(),
+                    l.size.to_string(),
+                    encryption,
+                    recipients.join(", "),
+                ]);
+            }
+        }
+        let widths: Vec<usize> = (0..6)
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        for row in &rows {
+            let line = format!(
+                "  {:<w0$}  {:>w1$}  {:<w2$}  {:>w3$}  {:<w4$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3],
+                w4 = widths[4],
+            );
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    Ok(())
+}
+
+/// `--json` reports use `serde_json::Error`; make it an I/O error for the stdout path.
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Stdout(io::Error::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

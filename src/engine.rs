@@ -1,0 +1,858 @@
+//! The engine: open the stores a request names, load the images, build the plan, and execute
+//! it.
+//!
+//! Execution streams every selected layer once, in parallel (rayon), through a fixed-size
+//! buffer: the source digest is verified as it is read, the cipher and HMAC run in place, and
+//! the output blob is hashed as it is written. Decrypted data is published only after the HMAC
+//! and the source digest have been verified at the end of the stream. Then manifests and
+//! indexes are rewritten bottom-up (only those whose content changed), blobs the destination
+//! lacks are copied, and the top-level index is committed last. Blobs the old index referenced
+//! and the new one does not (the plaintext of an image encrypted in place, say) are removed
+//! after the commit.
+//!
+//! Nothing is written before the plan exists; an error at any point leaves the destination as
+//! it was.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::cipher::{Decryptor, Encryptor, LayerSecrets, public_options};
+use crate::digest::Digest;
+use crate::error::{Error, LayerError};
+use crate::format::json::JsonObject;
+use crate::format::{
+    DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ENC_ANNOTATION_PREFIX, OCI_CONFIG,
+    OCI_INDEX, OCI_MANIFEST, PUBOPTS_ANNOTATION, REF_NAME_ANNOTATION, encode_base64,
+};
+use crate::image::{Descriptor, Image, Node, TopIndex, load_node, reachable};
+use crate::keywrap::wrap_for;
+use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
+use crate::store::oci::{LockMode, OciLayout, OciLayoutWriter};
+use crate::store::{BlobSource, ImageRef, StoreError, StoreWriter};
+
+/// Size of the buffer each worker streams a layer through.
+pub const CHUNK_SIZE: usize = 1024 * 1024;
+
+/// A request to encrypt or decrypt images.
+#[derive(Debug)]
+pub struct Request {
+    /// Where the images come from.
+    pub source: ImageRef,
+    /// Where the result goes; `None` rewrites the source in place.
+    pub destination: Option<ImageRef>,
+    /// Which platforms and layers.
+    pub selection: Selection,
+    /// What to do.
+    pub operation: Operation,
+    /// Worker threads (default: one per core).
+    pub jobs: Option<usize>,
+    /// Build and return the plan, change nothing.
+    pub dry_run: bool,
+}
+
+/// Something worth telling the user while the engine works.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A warning: the run continues, but something is off.
+    Warning(String),
+    /// Detail for `-v`: which key opened which layer, what was copied.
+    Detail(String),
+}
+
+/// What a run did, for the human summary and `--json`.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    /// `encrypt` or `decrypt`.
+    pub operation: &'static str,
+    /// The source reference.
+    pub source: String,
+    /// The destination reference.
+    pub destination: String,
+    /// Whether this was a dry run (nothing written).
+    pub dry_run: bool,
+    /// Per image.
+    pub images: Vec<ImageReport>,
+    /// Blobs removed because nothing references them any more.
+    pub removed_blobs: Vec<Digest>,
+    /// Warnings raised during the run.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Number of layers encrypted or decrypted (counting each manifest's use).
+    pub fn changed_layers(&self) -> usize {
+        self.images
+            .iter()
+            .flat_map(|i| &i.manifests)
+            .flat_map(|m| &m.layers)
+            .filter(|l| l.new.is_some())
+            .count()
+    }
+}
+
+/// One image in a report.
+#[derive(Debug, serde::Serialize)]
+pub struct ImageReport {
+    /// Its name (`oci:/path:ref`).
+    pub name: String,
+    /// The reference it is stored under in the destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Digest of its top-level manifest or index before.
+    pub old_digest: Digest,
+    /// And after.
+    pub new_digest: Digest,
+    /// Indexes that were rewritten.
+    pub indexes: Vec<Change>,
+    /// Per manifest.
+    pub manifests: Vec<ManifestReport>,
+}
+
+/// A blob replaced by another.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Change {
+    /// The old blob.
+    pub old: BlobRef,
+    /// The new blob.
+    pub new: BlobRef,
+}
+
+/// A blob, as a descriptor names it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BlobRef {
+    /// Media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Digest.
+    pub digest: Digest,
+    /// Size.
+    pub size: u64,
+}
+
+impl From<&Descriptor> for BlobRef {
+    fn from(d: &Descriptor) -> Self {
+        BlobRef {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size,
+        }
+    }
+}
+
+/// One manifest in a report.
+#[derive(Debug, serde::Serialize)]
+pub struct ManifestReport {
+    /// Its platform.
+    pub platform: String,
+    /// The manifest before.
+    pub old: BlobRef,
+    /// The manifest after (same as `old` if unchanged).
+    pub new: BlobRef,
+    /// Per layer.
+    pub layers: Vec<LayerReport>,
+}
+
+/// One layer in a report.
+#[derive(Debug, serde::Serialize)]
+pub struct LayerReport {
+    /// Position, 0 = bottom.
+    pub index: usize,
+    /// `encrypt`, `decrypt` or `keep`.
+    pub action: &'static str,
+    /// Why it was kept, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<plan::KeepReason>,
+    /// The layer before.
+    pub old: BlobRef,
+    /// The layer after, if it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<BlobRef>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A dry run: the plan, nothing written.
+    Planned(Plan, Report),
+    /// The run's report.
+    Done(Report),
+}
+
+/// The result of one job: the new blob and what its descriptor must say.
+#[derive(Debug)]
+struct JobOutput {
+    digest: Digest,
+    size: u64,
+    media_type: String,
+    /// Annotations to add (encryption); decryption only removes.
+    annotations: Vec<(String, String)>,
+}
+
+/// Run a request to the end.
+pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome, Error> {
+    let ImageRef::Oci {
+        path: src_path,
+        reference: src_ref,
+    } = &request.source
+    else {
+        return Err(Error::Unsupported(format!(
+            "reading {} images",
+            transport_name(&request.source)
+        )));
+    };
+    let dst = request.destination.as_ref();
+    if let (Some(d @ ImageRef::DockerArchive { .. }), Operation::Encrypt { .. }) =
+        (dst, &request.operation)
+    {
+        return Err(Error::EncryptedToDockerArchive {
+            destination: d.to_string(),
+        });
+    }
+    if let Some(d) = dst
+        && !matches!(d, ImageRef::Oci { .. })
+    {
+        return Err(Error::Unsupported(format!(
+            "writing {} images",
+            transport_name(d)
+        )));
+    }
+    if let Operation::Encrypt { recipients } = &request.operation
+        && recipients.is_empty()
+    {
+        return Err(Error::NoRecipients);
+    }
+    if let Operation::Decrypt { keys } = &request.operation
+        && keys.is_empty()
+    {
+        return Err(Error::NoKeys);
+    }
+
+    let same_dir = match dst {
+        None => true,
+        Some(d) => same_directory(src_path, d.path()),
+    };
+    let lock = if same_dir && !request.dry_run {
+        LockMode::Exclusive
+    } else {
+        LockMode::Shared
+    };
+    let source = OciLayout::open(src_path, lock)?;
+    let top_bytes = source.read_index()?;
+    let top = TopIndex::parse(&top_bytes).map_err(|e| Error::image(source.name(), e))?;
+    let images = load_images(&source, &top, src_ref.as_deref())?;
+    if let (Some(d), true) = (dst.and_then(ImageRef::reference), images.len() > 1) {
+        return Err(Error::Destination {
+            destination: dst.map(ToString::to_string).unwrap_or_default(),
+            reason: format!(
+                "it names one reference ({d}) but the source holds {} images; name one source image with SRC:REF",
+                images.len()
+            ),
+        });
+    }
+    let plan = plan::build(
+        source.name(),
+        images,
+        &request.selection,
+        &request.operation,
+    )?;
+    let destination_name = dst.map_or_else(|| request.source.to_string(), ToString::to_string);
+
+    if request.dry_run {
+        let report = dry_report(&plan, &request.source.to_string(), &destination_name);
+        return Ok(Outcome::Planned(plan, report));
+    }
+
+    // Nothing to change in place: leave the layout alone.
+    if !plan.changes() && dst.is_none() {
+        let report = dry_report(&plan, &request.source.to_string(), &destination_name);
+        return Ok(Outcome::Done(Report {
+            dry_run: false,
+            ..report
+        }));
+    }
+
+    let writer: Box<dyn StoreWriter> = if same_dir {
+        Box::new(source.writer_in_place())
+    } else {
+        Box::new(OciLayoutWriter::open(dst.expect("not same dir").path())?)
+    };
+    let threads = request.jobs.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Unsupported(format!("starting {threads} worker threads ({e})")))?;
+
+    let execution = Execution {
+        source: &source,
+        dest: writer.as_ref(),
+        operation: &request.operation,
+        events,
+    };
+    let outputs = pool.install(|| {
+        plan.jobs
+            .par_iter()
+            .map(|job| execution.run_job(job))
+            .collect::<Result<Vec<_>, Error>>()
+    })?;
+
+    let mut report = Report {
+        operation: plan.operation,
+        source: request.source.to_string(),
+        destination: destination_name,
+        dry_run: false,
+        images: Vec::new(),
+        removed_blobs: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut needed: Vec<Descriptor> = Vec::new();
+    let mut new_entries = Vec::new();
+    for image_plan in &plan.images {
+        let (entry, image_report) = execution.rewrite_image(image_plan, &outputs, &mut needed)?;
+        new_entries.push((image_plan.image.position, entry));
+        report.images.push(image_report);
+    }
+
+    if !same_dir {
+        pool.install(|| execution.copy_missing(&needed))?;
+    }
+
+    // Compose the new index.json.
+    let dst_ref = dst.and_then(ImageRef::reference);
+    let (base, old_index) = if same_dir {
+        (top.clone(), Some(top.clone()))
+    } else {
+        match writer.existing_index()? {
+            Some(bytes) => {
+                let existing = TopIndex::parse(&bytes)
+                    .map_err(|source| Error::image(writer.name().to_string(), source))?;
+                (existing.clone(), Some(existing))
+            }
+            None => {
+                let mut fresh = top.clone();
+                fresh.entries.clear();
+                (fresh, None)
+            }
+        }
+    };
+    let entries = if dst.is_none() {
+        let mut entries = base.entries.clone();
+        for (position, entry) in new_entries {
+            entries[position] = entry;
+        }
+        entries
+    } else {
+        let mut entries = base.entries.clone();
+        for ((_, mut entry), image_report) in new_entries.into_iter().zip(&mut report.images) {
+            if let Some(r) = dst_ref {
+                let mut annotations = entry.annotations().unwrap_or_default();
+                annotations.set(REF_NAME_ANNOTATION, r);
+                entry.set_annotations(&annotations);
+            }
+            image_report.reference = entry.ref_name();
+            merge_entry(&mut entries, entry);
+        }
+        entries
+    };
+    let new_index_bytes = base.to_bytes_with(&entries);
+    let new_index = TopIndex::parse(&new_index_bytes)
+        .map_err(|source| Error::image(writer.name().to_string(), source))?;
+
+    let garbage = match &old_index {
+        Some(old) => match garbage(writer.as_ref(), old, &new_index) {
+            Ok(g) => g,
+            Err(e) => {
+                let msg = format!("not removing unreferenced blobs: {e}");
+                events(Event::Warning(msg.clone()));
+                report.warnings.push(msg);
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    let commit = writer.commit(&new_index_bytes, &garbage)?;
+    for w in commit.warnings {
+        events(Event::Warning(w.clone()));
+        report.warnings.push(w);
+    }
+    report.removed_blobs = commit.removed;
+    Ok(Outcome::Done(report))
+}
+
+fn transport_name(r: &ImageRef) -> &'static str {
+    match r {
+        ImageRef::Oci { .. } => "oci:",
+        ImageRef::OciArchive { .. } => "oci-archive:",
+        ImageRef::DockerArchive { .. } => "docker-archive:",
+    }
+}
+
+/// Whether two paths name the same directory (the second may not exist yet).
+fn same_directory(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Load the images of `top` selected by `reference` (all when `None`).
+pub fn load_images(
+    store: &dyn BlobSource,
+    top: &TopIndex,
+    reference: Option<&str>,
+) -> Result<Vec<Image>, Error> {
+    let mut images = Vec::new();
+    for (position, entry) in top.entries.iter().enumerate() {
+        let ref_name = entry.ref_name();
+        if reference.is_some() && ref_name.as_deref() != reference {
+            continue;
+        }
+        let root = load_node(store, entry.clone(), 0).map_err(|e| {
+            let image = match &ref_name {
+                Some(r) => format!("{}:{r}", store.name()),
+                None => format!("{}@{}", store.name(), entry.digest),
+            };
+            Error::image(image, e)
+        })?;
+        images.push(Image {
+            position,
+            ref_name,
+            root,
+        });
+    }
+    if images.is_empty() {
+        let mut names: Vec<String> = top
+            .entries
+            .iter()
+            .filter_map(Descriptor::ref_name)
+            .collect();
+        names.sort();
+        let reason = match reference {
+            Some(r) => format!(
+                "no image named `{r}` (available: {})",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            ),
+            None => "the layout holds no images".into(),
+        };
+        return Err(Error::Selection {
+            image: store.name().to_string(),
+            reason,
+        });
+    }
+    Ok(images)
+}
+
+/// Put `entry` into `entries` as skopeo does: replace the first entry with the same reference
+/// name, or append.
+fn merge_entry(entries: &mut Vec<Descriptor>, entry: Descriptor) {
+    let name = entry.ref_name();
+    match entries.iter().position(|e| e.ref_name() == name) {
+        Some(i) => entries[i] = entry,
+        None => entries.push(entry),
+    }
+}
+
+/// Blobs the old index reached and the new one does not.
+fn garbage(
+    store: &dyn BlobSource,
+    old: &TopIndex,
+    new: &TopIndex,
+) -> Result<Vec<Digest>, crate::image::ImageError> {
+    let before = reachable(store, old)?;
+    let after = reachable(store, new)?;
+    let mut out: Vec<Digest> = before.difference(&after).cloned().collect();
+    out.sort();
+    Ok(out)
+}
+
+/// A report for a plan that is not executed.
+fn dry_report(plan: &Plan, source: &str, destination: &str) -> Report {
+    Report {
+        operation: plan.operation,
+        source: source.to_string(),
+        destination: destination.to_string(),
+        dry_run: true,
+        images: plan
+            .images
+            .iter()
+            .map(|i| {
+                let d = i.image.root.descriptor();
+                ImageReport {
+                    name: i.name.clone(),
+                    reference: i.image.ref_name.clone(),
+                    old_digest: d.digest.clone(),
+                    new_digest: d.digest.clone(),
+                    indexes: Vec::new(),
+                    manifests: i
+                        .manifests
+                        .iter()
+                        .zip(i.image.root.manifests())
+                        .map(|(m, node)| ManifestReport {
+                            platform: m.platform.clone(),
+                            old: (&node.desc).into(),
+                            new: (&node.desc).into(),
+                            layers: m
+                                .layers
+                                .iter()
+                                .map(|l| LayerReport {
+                                    index: l.index,
+                                    action: action_name(l.action),
+                                    reason: match l.action {
+                                        LayerAction::Keep(r) => Some(r),
+                                        _ => None,
+                                    },
+                                    old: (&l.descriptor).into(),
+                                    new: None,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+        removed_blobs: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn action_name(action: LayerAction) -> &'static str {
+    match action {
+        LayerAction::Encrypt(_) => "encrypt",
+        LayerAction::Decrypt(_) => "decrypt",
+        LayerAction::Keep(_) => "keep",
+    }
+}
+
+/// Read until `buf` is full or the stream ends; large, full chunks keep the cipher and hash
+/// loops efficient.
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+struct Execution<'a> {
+    source: &'a dyn BlobSource,
+    dest: &'a dyn StoreWriter,
+    operation: &'a Operation,
+    events: &'a (dyn Fn(Event) + Sync),
+}
+
+impl Execution<'_> {
+    fn run_job(&self, job: &Job) -> Result<JobOutput, Error> {
+        let layer_err = |source| Error::layer(&job.at, source);
+        match (&job.work, self.operation) {
+            (JobWork::Encrypt { media_type }, Operation::Encrypt { recipients }) => {
+                let secrets =
+                    LayerSecrets::generate().map_err(|e| layer_err(LayerError::Cipher(e)))?;
+                // Wrap first: it needs only the key, nonce and source digest, and a recipient
+                // problem should fail before any data is written.
+                let private = secrets.private_options(&job.source.digest.to_string());
+                let mut annotations = wrap_for(recipients, &private.to_json())
+                    .map_err(|e| layer_err(LayerError::Wrap(e)))?;
+                let mut encryptor = Encryptor::new(&secrets);
+                let (digest, size) = self
+                    .stream(job, |chunk| encryptor.apply(chunk))
+                    .map_err(layer_err)?
+                    .commit()
+                    .map_err(|e| layer_err(LayerError::Store(e)))?;
+                let hmac = encryptor.finish();
+                annotations.push((
+                    PUBOPTS_ANNOTATION.to_string(),
+                    encode_base64(&public_options(hmac).to_json()),
+                ));
+                annotations.sort();
+                (self.events)(Event::Detail(format!("{}: encrypted to {digest}", job.at)));
+                Ok(JobOutput {
+                    digest,
+                    size,
+                    media_type: media_type.clone(),
+                    annotations,
+                })
+            }
+            (
+                JobWork::Decrypt {
+                    params,
+                    media_type,
+                    recorded_digest,
+                    opened_with,
+                },
+                Operation::Decrypt { .. },
+            ) => {
+                (self.events)(Event::Detail(format!(
+                    "{}: opened with {opened_with}",
+                    job.at
+                )));
+                let mut decryptor = Decryptor::new(params);
+                let sink = self
+                    .stream(job, |chunk| decryptor.apply(chunk))
+                    .map_err(layer_err)?;
+                // The HMAC is checked before the plaintext is published; on failure the
+                // temporary file is dropped and removed.
+                decryptor
+                    .verify()
+                    .map_err(|e| layer_err(LayerError::Cipher(e)))?;
+                let (digest, size) = sink.commit().map_err(|e| layer_err(LayerError::Store(e)))?;
+                if !recorded_digest.is_empty() && *recorded_digest != digest.to_string() {
+                    (self.events)(Event::Warning(format!(
+                        "{}: decrypted blob is {digest}, but the encrypting tool recorded {recorded_digest} (skopeo records the source digest even when it recompressed)",
+                        job.at
+                    )));
+                }
+                Ok(JobOutput {
+                    digest,
+                    size,
+                    media_type: media_type.clone(),
+                    annotations: Vec::new(),
+                })
+            }
+            _ => unreachable!("jobs are planned for the request's operation"),
+        }
+    }
+
+    /// Stream a job's source blob through `transform` into a new destination blob, returned
+    /// unpublished. The source is verified (digest and size) when its end is reached.
+    fn stream(
+        &self,
+        job: &Job,
+        mut transform: impl FnMut(&mut [u8]),
+    ) -> Result<Box<dyn crate::store::BlobSink + '_>, LayerError> {
+        let digest = &job.source.digest;
+        let mut reader = self
+            .source
+            .open_blob(digest, job.source.size)
+            .map_err(LayerError::Store)?;
+        let mut sink = self
+            .dest
+            .create_blob(crate::digest::Algorithm::Sha256)
+            .map_err(LayerError::Store)?;
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        loop {
+            let n = read_full(&mut reader, &mut buf).map_err(|e| {
+                LayerError::Store(StoreError::from_blob_read(self.source.name(), digest, e))
+            })?;
+            if n == 0 {
+                break;
+            }
+            transform(&mut buf[..n]);
+            sink.write_all(&buf[..n]).map_err(|e| {
+                LayerError::Store(StoreError::io(
+                    "writing to",
+                    self.dest.name().to_string(),
+                    e,
+                ))
+            })?;
+        }
+        Ok(sink)
+    }
+
+    /// Rewrite one image's graph with the job outputs. Returns the new top-level descriptor
+    /// and the image's report; adds to `needed` every descriptor whose blob the destination
+    /// must hold.
+    fn rewrite_image(
+        &self,
+        image: &ImagePlan,
+        outputs: &[JobOutput],
+        needed: &mut Vec<Descriptor>,
+    ) -> Result<(Descriptor, ImageReport), Error> {
+        let mut report = ImageReport {
+            name: image.name.clone(),
+            reference: image.image.ref_name.clone(),
+            old_digest: image.image.root.descriptor().digest.clone(),
+            new_digest: image.image.root.descriptor().digest.clone(),
+            indexes: Vec::new(),
+            manifests: Vec::new(),
+        };
+        let mut manifests = image.manifests.iter();
+        let (desc, _) = self.rewrite_node(
+            &image.name,
+            &image.image.root,
+            &mut manifests,
+            outputs,
+            needed,
+            &mut report,
+        )?;
+        report.new_digest = desc.digest.clone();
+        Ok((desc, report))
+    }
+
+    /// Rewrite a node; returns its new descriptor and whether its manifest type changed to
+    /// OCI (so a parent Docker list must become an OCI index).
+    fn rewrite_node<'p>(
+        &self,
+        image: &str,
+        node: &Node,
+        manifests: &mut impl Iterator<Item = &'p plan::ManifestPlan>,
+        outputs: &[JobOutput],
+        needed: &mut Vec<Descriptor>,
+        report: &mut ImageReport,
+    ) -> Result<(Descriptor, bool), Error> {
+        let store_err = |source: StoreError| Error::image(image.to_string(), source);
+        match node {
+            Node::Other(desc) => {
+                needed.push(desc.clone());
+                Ok((desc.clone(), false))
+            }
+            Node::Manifest(m) => {
+                let mp = manifests.next().expect("one plan per manifest, in order");
+                needed.push(m.config.clone());
+                let mut layer_reports = Vec::with_capacity(m.layers.len());
+                let mut layers = Vec::with_capacity(m.layers.len());
+                for (lp, desc) in mp.layers.iter().zip(&m.layers) {
+                    let mut new = desc.clone();
+                    match lp.action {
+                        LayerAction::Encrypt(job) | LayerAction::Decrypt(job) => {
+                            apply_output(&mut new, &outputs[job])
+                        }
+                        LayerAction::Keep(_) => needed.push(desc.clone()),
+                    }
+                    layer_reports.push(LayerReport {
+                        index: lp.index,
+                        action: action_name(lp.action),
+                        reason: match lp.action {
+                            LayerAction::Keep(r) => Some(r),
+                            _ => None,
+                        },
+                        old: desc.into(),
+                        new: (!matches!(lp.action, LayerAction::Keep(_))).then(|| (&new).into()),
+                    });
+                    layers.push(new);
+                }
+                if !mp.changes() {
+                    needed.push(m.desc.clone());
+                    report.manifests.push(ManifestReport {
+                        platform: mp.platform.clone(),
+                        old: (&m.desc).into(),
+                        new: (&m.desc).into(),
+                        layers: layer_reports,
+                    });
+                    return Ok((m.desc.clone(), false));
+                }
+                let mut doc = m.doc.clone();
+                let mut converted = false;
+                if m.desc.media_type == DOCKER_MANIFEST
+                    && matches!(self.operation, Operation::Encrypt { .. })
+                {
+                    // Only an OCI manifest can carry encrypted layers (as containers/image does).
+                    converted = true;
+                    doc.set_after("mediaType", OCI_MANIFEST, &["schemaVersion"]);
+                    let mut config = m.config.clone();
+                    if config.media_type == DOCKER_CONFIG {
+                        config.set_media_type(OCI_CONFIG);
+                    }
+                    doc.set_object("config", &config.json);
+                    for layer in &mut layers {
+                        if let Some(oci) = crate::format::docker_layer_to_oci(&layer.media_type) {
+                            layer.set_media_type(oci);
+                        }
+                    }
+                }
+                let items: Vec<JsonObject> = layers.iter().map(|l| l.json.clone()).collect();
+                doc.set_object_array("layers", &items);
+                let (digest, size) = self.dest.put_blob(&doc.to_go_bytes()).map_err(store_err)?;
+                let mut desc = m.desc.clone();
+                desc.set_content(&digest, size);
+                if converted {
+                    desc.set_media_type(OCI_MANIFEST);
+                }
+                report.manifests.push(ManifestReport {
+                    platform: mp.platform.clone(),
+                    old: (&m.desc).into(),
+                    new: (&desc).into(),
+                    layers: layer_reports,
+                });
+                Ok((desc, converted))
+            }
+            Node::Index(ix) => {
+                let mut children = Vec::with_capacity(ix.children.len());
+                let mut changed = false;
+                let mut any_converted = false;
+                for child in &ix.children {
+                    let (desc, converted) =
+                        self.rewrite_node(image, child, manifests, outputs, needed, report)?;
+                    changed |= desc.digest != child.descriptor().digest;
+                    any_converted |= converted;
+                    children.push(desc);
+                }
+                if !changed {
+                    needed.push(ix.desc.clone());
+                    return Ok((ix.desc.clone(), false));
+                }
+                let mut doc = ix.doc.clone();
+                let converted = any_converted && ix.desc.media_type == DOCKER_MANIFEST_LIST;
+                if converted {
+                    doc.set_after("mediaType", OCI_INDEX, &["schemaVersion"]);
+                }
+                let items: Vec<JsonObject> = children.iter().map(|c| c.json.clone()).collect();
+                doc.set_object_array("manifests", &items);
+                let (digest, size) = self.dest.put_blob(&doc.to_go_bytes()).map_err(store_err)?;
+                let mut desc = ix.desc.clone();
+                desc.set_content(&digest, size);
+                if converted {
+                    desc.set_media_type(OCI_INDEX);
+                }
+                report.indexes.push(Change {
+                    old: (&ix.desc).into(),
+                    new: (&desc).into(),
+                });
+                Ok((desc, converted))
+            }
+        }
+    }
+
+    /// Copy from the source every needed blob the destination lacks.
+    fn copy_missing(&self, needed: &[Descriptor]) -> Result<(), Error> {
+        let mut seen = HashSet::new();
+        let missing: Vec<&Descriptor> = needed
+            .iter()
+            .filter(|d| seen.insert(d.digest.clone()) && !self.dest.has_blob(&d.digest))
+            .collect();
+        missing.par_iter().try_for_each(|desc| {
+            let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
+            let mut sink = self.dest.create_blob(desc.digest.algorithm())?;
+            let mut buf = vec![0u8; CHUNK_SIZE.min(desc.size.max(1) as usize)];
+            loop {
+                let n = read_full(&mut reader, &mut buf)
+                    .map_err(|e| StoreError::from_blob_read(self.source.name(), &desc.digest, e))?;
+                if n == 0 {
+                    break;
+                }
+                sink.write_all(&buf[..n])
+                    .map_err(|e| StoreError::io("writing to", self.dest.name().to_string(), e))?;
+            }
+            sink.commit()?;
+            (self.events)(Event::Detail(format!("copied {}", desc.digest)));
+            Ok::<(), StoreError>(())
+        })?;
+        Ok(())
+    }
+}
+
+/// Point a layer descriptor at a job's output and fix its media type and annotations.
+fn apply_output(desc: &mut Descriptor, output: &JobOutput) {
+    let mut annotations = desc.annotations().unwrap_or_default();
+    annotations.retain(|k| !k.starts_with(ENC_ANNOTATION_PREFIX));
+    if !output.annotations.is_empty() {
+        for (k, v) in &output.annotations {
+            annotations.set(k, v);
+        }
+        // Go writes map[string]string with sorted keys.
+        annotations.sort_keys();
+    }
+    desc.set_media_type(&output.media_type);
+    desc.set_content(&output.digest, output.size);
+    desc.set_annotations(&annotations);
+}

@@ -1,0 +1,474 @@
+//! Where decryption keys and their passphrases come from.
+//!
+//! A key is named as `FILE`, `FILE:pass=PASSWORD`, `FILE:file=PATH`, `FILE:fd=N` or
+//! `FILE:env=VAR` (the ocicrypt forms, plus `env=`), or found in a key directory. A passphrase
+//! is never *required* on the command line: a file, a descriptor or the environment do as well.
+//! Passphrases live in zeroizing buffers and are never printed.
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::{FileKind, KeyError, PrivateKey, sniff};
+use crate::keywrap::{KeyRing, NamedKey};
+
+/// Largest key file read (real ones are a few KiB).
+const MAX_KEY_FILE: u64 = 1024 * 1024;
+/// Largest passphrase read from a file or descriptor.
+const MAX_PASSPHRASE: u64 = 64 * 1024;
+
+/// Where a key's passphrase comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// Given inline (`pass=`).
+    Literal(Zeroizing<String>),
+    /// The content of a file (`file=`).
+    File(PathBuf),
+    /// Read from an inherited file descriptor (`fd=`).
+    Fd(u32),
+    /// An environment variable (`env=`).
+    Env(String),
+}
+
+impl fmt::Debug for PassphraseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PassphraseSource::Literal(_) => f.write_str("Literal(<redacted>)"),
+            PassphraseSource::File(p) => write!(f, "File({})", p.display()),
+            PassphraseSource::Fd(n) => write!(f, "Fd({n})"),
+            PassphraseSource::Env(v) => write!(f, "Env({v})"),
+        }
+    }
+}
+
+/// A parsed `-k` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySpec {
+    /// A key file, with an optional passphrase source.
+    File {
+        /// The key file.
+        path: PathBuf,
+        /// Where its passphrase comes from, if it needs one.
+        passphrase: Option<PassphraseSource>,
+    },
+    /// A key provider (`provider:NAME[:ARGS]`).
+    Provider {
+        /// The provider name.
+        name: String,
+    },
+}
+
+/// Why keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySourceError {
+    /// A key file could not be read.
+    #[error("cannot read key file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file is not a usable private key.
+    #[error("key file {}: {source}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: KeyError,
+    },
+    /// A key file is of a kind this version cannot use for decryption.
+    #[error("key file {} is {kind}, which this version of layercrypt cannot use for decryption", path.display())]
+    UnsupportedKind {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        kind: FileKind,
+    },
+    /// A passphrase source failed.
+    #[error("passphrase for key file {}: {reason}", path.display())]
+    Passphrase {
+        /// The key file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A `-k` argument is malformed.
+    #[error("invalid key `{spec}`: {reason}")]
+    BadSpec {
+        /// The argument.
+        spec: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Key providers are not available in this version.
+    #[error("key provider `{0}`: key providers are not supported by this version of layercrypt")]
+    ProviderUnsupported(String),
+}
+
+impl KeySourceError {
+    /// A likely fix, for the CLI's `hint:` line.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            KeySourceError::Key {
+                source: KeyError::PasswordRequired,
+                path,
+            } => Some(format!(
+                "give the passphrase with -k {0}:file=PATH, -k {0}:env=VAR, -k {0}:fd=N or --passphrase-file PATH",
+                path.display()
+            )),
+            KeySourceError::Key { source, .. } => source.hint(),
+            KeySourceError::UnsupportedKind {
+                kind: FileKind::PublicKey | FileKind::PublicJwk,
+                ..
+            } => Some(
+                "decryption needs the private key that belongs to the recipient's public key"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl KeyError {
+    /// A likely fix, for the CLI's `hint:` line.
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            KeyError::WrongKind {
+                found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
+                ..
+            } => {
+                "a recipient is a public key; extract it with `openssl pkey -in KEY.pem -pubout -out KEY.pub.pem`"
+            }
+            KeyError::WrongKind {
+                found: FileKind::PublicKey | FileKind::PublicJwk,
+                ..
+            } => "decryption needs the private key that belongs to the recipient's public key",
+            KeyError::WrongKind {
+                found: FileKind::Certificate,
+                ..
+            } => {
+                "X.509 certificates are for PKCS#7 recipients (pkcs7:CERT), which this version does not support; use the certificate's public key with jwe:"
+            }
+            KeyError::WrongKind {
+                found: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
+                ..
+            } => {
+                "SSH and age keys are not ocicrypt key types; make an RSA or EC key with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`"
+            }
+            KeyError::WrongKind {
+                found: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
+                ..
+            } => "OpenPGP keys belong to pgp: recipients, which this version does not support",
+            KeyError::WrongPassword => {
+                "check the passphrase (a trailing newline in a passphrase file is tried with and without)"
+            }
+            _ => return None,
+        };
+        Some(text.to_string())
+    }
+}
+
+const PASSPHRASE_FORMS: &[&str] = &[":pass=", ":file=", ":fd=", ":env="];
+
+impl KeySpec {
+    /// Parse a `-k` argument.
+    pub fn parse(spec: &str) -> Result<KeySpec, KeySourceError> {
+        if let Some(rest) = spec.strip_prefix("provider:") {
+            let name = rest.split(':').next().unwrap_or_default();
+            if name.is_empty() {
+                return Err(KeySourceError::BadSpec {
+                    spec: spec.to_string(),
+                    reason: "a provider key is provider:NAME[:ARGS]".into(),
+                });
+            }
+            return Ok(KeySpec::Provider {
+                name: name.to_string(),
+            });
+        }
+        // The earliest passphrase form splits file from passphrase; the passphrase itself may
+        // contain colons.
+        let split = PASSPHRASE_FORMS
+            .iter()
+            .filter_map(|form| spec.find(form).map(|at| (at, *form)))
+            .min();
+        let Some((at, form)) = split else {
+            if spec.is_empty() {
+                return Err(KeySourceError::BadSpec {
+                    spec: spec.into(),
+                    reason: "empty key file name".into(),
+                });
+            }
+            return Ok(KeySpec::File {
+                path: PathBuf::from(spec),
+                passphrase: None,
+            });
+        };
+        let path = PathBuf::from(&spec[..at]);
+        let value = &spec[at + form.len()..];
+        let bad = |reason: &str| KeySourceError::BadSpec {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        if path.as_os_str().is_empty() {
+            return Err(bad("empty key file name"));
+        }
+        let passphrase = match form {
+            ":pass=" => PassphraseSource::Literal(Zeroizing::new(value.to_string())),
+            ":file=" if !value.is_empty() => PassphraseSource::File(PathBuf::from(value)),
+            ":fd=" => PassphraseSource::Fd(
+                value
+                    .parse()
+                    .map_err(|_| bad("fd= needs a file descriptor number"))?,
+            ),
+            ":env=" if !value.is_empty() => PassphraseSource::Env(value.to_string()),
+            _ => return Err(bad("the passphrase source is empty")),
+        };
+        Ok(KeySpec::File {
+            path,
+            passphrase: Some(passphrase),
+        })
+    }
+}
+
+/// Read the candidate passphrases from a source: the exact bytes, and, when they end in a
+/// newline, also without it (ocicrypt keeps the newline of `file=`; editors add one).
+fn read_passphrase(
+    key_path: &Path,
+    source: &PassphraseSource,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, KeySourceError> {
+    let fail = |reason: String| KeySourceError::Passphrase {
+        path: key_path.to_path_buf(),
+        reason,
+    };
+    let raw: Zeroizing<Vec<u8>> = match source {
+        PassphraseSource::Literal(s) => Zeroizing::new(s.as_bytes().to_vec()),
+        PassphraseSource::File(p) => {
+            let mut buf = Zeroizing::new(Vec::new());
+            fs::File::open(p)
+                .and_then(|f| f.take(MAX_PASSPHRASE).read_to_end(&mut buf))
+                .map_err(|e| fail(format!("cannot read {}: {e}", p.display())))?;
+            buf
+        }
+        PassphraseSource::Fd(n) => {
+            // One read, as ocicrypt does, so a writer that keeps the pipe open cannot hang us.
+            let mut buf = Zeroizing::new(vec![0u8; MAX_PASSPHRASE as usize]);
+            let len = fs::File::open(format!("/dev/fd/{n}"))
+                .and_then(|mut f| f.read(&mut buf))
+                .map_err(|e| fail(format!("cannot read file descriptor {n}: {e}")))?;
+            buf.truncate(len);
+            buf
+        }
+        PassphraseSource::Env(var) => Zeroizing::new(
+            std::env::var_os(var)
+                .ok_or_else(|| fail(format!("environment variable {var} is not set")))?
+                .into_encoded_bytes(),
+        ),
+    };
+    let mut out = vec![raw.clone()];
+    let trimmed = raw
+        .strip_suffix(b"\r\n")
+        .or_else(|| raw.strip_suffix(b"\n"));
+    if let Some(t) = trimmed {
+        out.push(Zeroizing::new(t.to_vec()));
+    }
+    Ok(out)
+}
+
+/// Options for loading keys.
+#[derive(Clone, Debug, Default)]
+pub struct KeyOptions {
+    /// Passphrase for encrypted keys that name no passphrase source of their own.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Read a key file, bounded in size.
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeySourceError> {
+    let io = |source| KeySourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut data = Zeroizing::new(Vec::new());
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut data))
+        .map_err(io)?;
+    if data.len() as u64 > MAX_KEY_FILE {
+        return Err(KeySourceError::Key {
+            path: path.to_path_buf(),
+            source: KeyError::Malformed(format!("the file is larger than {MAX_KEY_FILE} bytes")),
+        });
+    }
+    Ok(data)
+}
+
+/// Load one private key file, asking its passphrase source only if the key is encrypted.
+pub fn load_private_key(
+    path: &Path,
+    passphrase: Option<&PassphraseSource>,
+    options: &KeyOptions,
+) -> Result<PrivateKey, KeySourceError> {
+    let data = read_key_file(path)?;
+    let key_err = |source| KeySourceError::Key {
+        path: path.to_path_buf(),
+        source,
+    };
+    let kind = sniff(&data);
+    match kind {
+        FileKind::PrivateKey
+        | FileKind::EncryptedPrivateKey
+        | FileKind::PrivateJwk
+        | FileKind::Unknown => {}
+        other => {
+            return Err(KeySourceError::UnsupportedKind {
+                path: path.to_path_buf(),
+                kind: other,
+            });
+        }
+    }
+    match PrivateKey::from_bytes(&data, None) {
+        Err(KeyError::PasswordRequired) => {}
+        other => return other.map_err(key_err),
+    }
+    let fallback = options.passphrase_file.clone().map(PassphraseSource::File);
+    let Some(source) = passphrase.or(fallback.as_ref()) else {
+        return Err(key_err(KeyError::PasswordRequired));
+    };
+    let mut last = KeyError::WrongPassword;
+    for candidate in read_passphrase(path, source)? {
+        match PrivateKey::from_bytes(&data, Some(&candidate)) {
+            Ok(key) => return Ok(key),
+            Err(e @ KeyError::WrongPassword) => last = e,
+            Err(e) => return Err(key_err(e)),
+        }
+    }
+    Err(key_err(last))
+}
+
+/// Build a key ring from `-k` specs and key directories.
+///
+/// Every file named with `-k` must be a usable private key. In a key directory, files that are
+/// not private keys (public keys, notes) are skipped and reported in the returned list.
+pub fn load_key_ring(
+    specs: &[KeySpec],
+    key_dirs: &[PathBuf],
+    options: &KeyOptions,
+) -> Result<(KeyRing, Vec<String>), KeySourceError> {
+    let mut ring = KeyRing::default();
+    let mut skipped = Vec::new();
+    for spec in specs {
+        match spec {
+            KeySpec::Provider { name } => {
+                return Err(KeySourceError::ProviderUnsupported(name.clone()));
+            }
+            KeySpec::File { path, passphrase } => {
+                let key = load_private_key(path, passphrase.as_ref(), options)?;
+                ring.private_keys.push(NamedKey {
+                    source: path.display().to_string(),
+                    key,
+                });
+            }
+        }
+    }
+    for dir in key_dirs {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .map_err(|source| KeySourceError::Io {
+                path: dir.clone(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        for path in entries {
+            match load_private_key(&path, None, options) {
+                Ok(key) => ring.private_keys.push(NamedKey {
+                    source: path.display().to_string(),
+                    key,
+                }),
+                Err(KeySourceError::UnsupportedKind { kind, .. }) => {
+                    skipped.push(format!("{}: skipped ({kind})", path.display()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok((ring, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_key_specs() {
+        assert_eq!(
+            KeySpec::parse("k.pem").unwrap(),
+            KeySpec::File {
+                path: "k.pem".into(),
+                passphrase: None
+            }
+        );
+        assert_eq!(
+            KeySpec::parse("dir/k.pem:pass=a:b=c").unwrap(),
+            KeySpec::File {
+                path: "dir/k.pem".into(),
+                passphrase: Some(PassphraseSource::Literal(Zeroizing::new("a:b=c".into())))
+            }
+        );
+        assert_eq!(
+            KeySpec::parse("k.pem:file=/run/pw").unwrap(),
+            KeySpec::File {
+                path: "k.pem".into(),
+                passphrase: Some(PassphraseSource::File("/run/pw".into()))
+            }
+        );
+        assert_eq!(
+            KeySpec::parse("k.pem:fd=3").unwrap(),
+            KeySpec::File {
+                path: "k.pem".into(),
+                passphrase: Some(PassphraseSource::Fd(3))
+            }
+        );
+        assert_eq!(
+            KeySpec::parse("k.pem:env=PW").unwrap(),
+            KeySpec::File {
+                path: "k.pem".into(),
+                passphrase: Some(PassphraseSource::Env("PW".into()))
+            }
+        );
+        assert_eq!(
+            KeySpec::parse("provider:kbs:arg:x").unwrap(),
+            KeySpec::Provider { name: "kbs".into() }
+        );
+        for bad in [
+            "",
+            ":pass=x",
+            "k.pem:fd=x",
+            "k.pem:env=",
+            "k.pem:file=",
+            "provider:",
+        ] {
+            assert!(KeySpec::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn passphrase_candidates_drop_one_newline() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        fs::write(tmp.path(), b"secret\n").unwrap();
+        let c =
+            read_passphrase(Path::new("k"), &PassphraseSource::File(tmp.path().into())).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(&c[1][..], b"secret");
+        let text = format!(
+            "{:?}",
+            PassphraseSource::Literal(Zeroizing::new("hunter2".into()))
+        );
+        assert!(!text.contains("hunter2"));
+    }
+}

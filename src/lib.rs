@@ -1,0 +1,74 @@
+//! layercrypt encrypts, decrypts and inspects the layers of OCI container images on disk,
+//! byte-compatible with [containers/ocicrypt] as used by skopeo, podman, buildah, containerd
+//! imgcrypt and nerdctl. It needs no daemon, registry or network.
+//!
+//! # Which type for which job
+//!
+//! - Encrypt or decrypt images: build an [`engine::Request`] (source and destination
+//!   [`store::ImageRef`], a [`plan::Selection`] and a [`plan::Operation`]) and call
+//!   [`engine::run`]. It plans first ([`plan`]: nothing is written if the request cannot be
+//!   satisfied), then streams each selected layer once, in parallel, and commits the new
+//!   `index.json` last.
+//! - See who can open what: [`inspect::inspect`].
+//! - Work with the wire format directly: [`cipher`] (the `AES_256_CTR_HMAC_SHA256` layer
+//!   cipher over `Read`/`Write` or in place), [`format`] (options JSON, annotations, media
+//!   types), [`keywrap`] (key-wrap schemes behind one trait), [`keys`] (key parsing and key
+//!   sources), [`store`] (OCI image layouts behind a store interface), [`image`] (manifests
+//!   and indexes, rewritten without loss).
+//!
+//! # Example
+//!
+//! Encrypt every layer of an OCI layout for one JWE recipient, writing a new layout:
+//!
+//! ```no_run
+//! use layercrypt::engine::{self, Request};
+//! use layercrypt::keywrap::Recipient;
+//! use layercrypt::plan::{Operation, Selection};
+//! use layercrypt::store::ImageRef;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let request = Request {
+//!     source: ImageRef::parse("oci:app:v1")?,
+//!     destination: Some(ImageRef::parse("oci:app-encrypted:v1")?),
+//!     selection: Selection::default(),
+//!     operation: Operation::Encrypt {
+//!         recipients: vec![Recipient::load("jwe:alice.pub.pem")?],
+//!     },
+//!     jobs: None,
+//!     dry_run: false,
+//! };
+//! let outcome = engine::run(&request, &|event| eprintln!("{event:?}"))?;
+//! # let _ = outcome;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Guarantees
+//!
+//! - Decrypted data is published only after the layer's HMAC and the source blob's digest and
+//!   size have been verified.
+//! - Output is written blobs first, `index.json` last and atomically; a failed run leaves the
+//!   destination as it was.
+//! - Manifests and indexes keep unknown fields and their order; decrypting what was encrypted
+//!   restores Go-written manifests and `index.json` byte for byte.
+//! - Key material lives in zeroizing buffers and is redacted from `Debug` output.
+//!
+//! [containers/ocicrypt]: https://github.com/containers/ocicrypt
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cipher;
+pub mod cli;
+pub mod digest;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod image;
+pub mod inspect;
+pub mod keys;
+pub mod keywrap;
+pub mod plan;
+pub mod store;
+
+pub use error::Error;

@@ -1,0 +1,532 @@
+//! Plans: what will happen to every layer, decided before any layer blob is read.
+//!
+//! A plan is built from the loaded image graphs, the selection (`--platform`, `--layer`) and
+//! the operation. It refuses impossible requests (a layer index out of range, a platform no
+//! image has, a layer that cannot be decrypted with the given keys) up front, so a failing run
+//! writes nothing. For decryption the layer keys are unwrapped here: a plan that exists can be
+//! executed. Identical blobs are processed once (a job) however many manifests use them.
+//!
+//! Planning does no I/O beyond what unwrapping needs (key providers, later), and never reads
+//! layer data.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::cipher::DecryptionParams;
+use crate::digest::Digest;
+use crate::error::{Error, LayerError};
+use crate::format::{
+    ENC_ANNOTATION_PREFIX, LayerType, PUBOPTS_ANNOTATION, PrivateOptions, PublicOptions,
+    classify_layer, decode_base64_go,
+};
+use crate::image::{Descriptor, Image, ManifestNode, Platform};
+use crate::keywrap::{KeyRing, Recipient, unwrap_layer};
+
+/// Which layers of which manifests to work on.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Platforms to select; empty means all.
+    pub platforms: Vec<Platform>,
+    /// Layers to select in each selected manifest; empty means all.
+    pub layers: Vec<LayerSelector>,
+}
+
+/// One `--layer` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerSelector {
+    /// A position: 0 is the bottom layer, negative counts from the top (-1 is the top).
+    Index(i64),
+    /// A layer digest.
+    Digest(Digest),
+}
+
+impl LayerSelector {
+    /// Parse `N`, `-N` or `sha256:HEX`.
+    pub fn parse(s: &str) -> Result<LayerSelector, String> {
+        if s.contains(':') {
+            return s
+                .parse()
+                .map(LayerSelector::Digest)
+                .map_err(|e| format!("{e}"));
+        }
+        s.parse().map(LayerSelector::Index).map_err(|_| {
+            format!("`{s}` is not a layer (expected an index like 0 or -1, or a digest sha256:…)")
+        })
+    }
+}
+
+impl fmt::Display for LayerSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayerSelector::Index(i) => write!(f, "{i}"),
+            LayerSelector::Digest(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// What to do with the selected layers.
+#[derive(Debug)]
+pub enum Operation {
+    /// Encrypt plain layers for these recipients.
+    Encrypt {
+        /// Every recipient, of any scheme.
+        recipients: Vec<Recipient>,
+    },
+    /// Decrypt encrypted layers with these keys.
+    Decrypt {
+        /// The available keys.
+        keys: KeyRing,
+    },
+}
+
+impl Operation {
+    /// `encrypt` or `decrypt`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Encrypt { .. } => "encrypt",
+            Operation::Decrypt { .. } => "decrypt",
+        }
+    }
+}
+
+/// A layer's position, for messages: image, platform, index and digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerRef {
+    /// The image (`oci:/srv/app:v1`).
+    pub image: String,
+    /// The platform (`linux/amd64`).
+    pub platform: String,
+    /// The layer index, 0 = bottom.
+    pub index: usize,
+    /// The layer digest.
+    pub digest: Digest,
+}
+
+impl fmt::Display for LayerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {}, layer {} ({})",
+            self.image,
+            self.platform,
+            self.index,
+            self.digest.short()
+        )
+    }
+}
+
+/// Why a layer is left as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeepReason {
+    /// Not chosen by `--layer`.
+    LayerNotSelected,
+    /// Its manifest's platform is not chosen by `--platform`.
+    PlatformNotSelected,
+    /// Encrypting, and it is already encrypted.
+    AlreadyEncrypted,
+    /// Decrypting, and it is not encrypted.
+    NotEncrypted,
+    /// A foreign (non-distributable, external) Docker layer.
+    Foreign,
+    /// Not a filesystem layer (attestation, artifact, unknown type).
+    NotALayer,
+}
+
+impl fmt::Display for KeepReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeepReason::LayerNotSelected => "layer not selected",
+            KeepReason::PlatformNotSelected => "platform not selected",
+            KeepReason::AlreadyEncrypted => "already encrypted",
+            KeepReason::NotEncrypted => "not encrypted",
+            KeepReason::Foreign => "foreign layer",
+            KeepReason::NotALayer => "not a filesystem layer",
+        })
+    }
+}
+
+/// The decision for one layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerAction {
+    /// Encrypted by job `n`.
+    Encrypt(usize),
+    /// Decrypted by job `n`.
+    Decrypt(usize),
+    /// Left as it is.
+    Keep(KeepReason),
+}
+
+/// The plan for one layer of one manifest.
+#[derive(Clone, Debug)]
+pub struct LayerPlan {
+    /// Position, 0 = bottom.
+    pub index: usize,
+    /// The layer's descriptor as it is now.
+    pub descriptor: Descriptor,
+    /// What happens to it.
+    pub action: LayerAction,
+}
+
+/// The plan for one manifest.
+#[derive(Clone, Debug)]
+pub struct ManifestPlan {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Its platform for messages.
+    pub platform: String,
+    /// One entry per layer.
+    pub layers: Vec<LayerPlan>,
+}
+
+impl ManifestPlan {
+    /// Whether any layer of this manifest changes.
+    pub fn changes(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| !matches!(l.action, LayerAction::Keep(_)))
+    }
+}
+
+/// The plan for one image (one `index.json` entry).
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    /// The image and its loaded graph.
+    pub image: Image,
+    /// Its name for messages.
+    pub name: String,
+    /// Its manifests, in depth-first order (the order of [`crate::image::Node::manifests`]).
+    pub manifests: Vec<ManifestPlan>,
+}
+
+/// Work on one distinct blob.
+#[derive(Debug)]
+pub struct Job {
+    /// The blob as its (first) descriptor names it.
+    pub source: Descriptor,
+    /// Its first use, for messages.
+    pub at: LayerRef,
+    /// What to do.
+    pub work: JobWork,
+}
+
+/// The work of a job.
+#[derive(Debug)]
+pub enum JobWork {
+    /// Encrypt; the result gets `media_type`.
+    Encrypt {
+        /// Media type of the encrypted layer.
+        media_type: String,
+    },
+    /// Decrypt with unwrapped, checked parameters.
+    Decrypt {
+        /// Key, nonce and expected HMAC.
+        params: DecryptionParams,
+        /// Media type of the decrypted layer.
+        media_type: String,
+        /// The digest the encrypting tool recorded for the plaintext (may be empty).
+        recorded_digest: String,
+        /// The scheme and key that opened it, for verbose output.
+        opened_with: String,
+    },
+}
+
+/// A complete plan.
+#[derive(Debug)]
+pub struct Plan {
+    /// The operation.
+    pub operation: &'static str,
+    /// Per image.
+    pub images: Vec<ImagePlan>,
+    /// Distinct blobs to process.
+    pub jobs: Vec<Job>,
+}
+
+impl Plan {
+    /// Whether executing the plan changes anything.
+    pub fn changes(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+}
+
+/// The name of an image for messages: `oci:/path:ref`, or `oci:/path@sha256:…` when unnamed.
+pub fn image_name(store: &str, image: &Image) -> String {
+    match &image.ref_name {
+        Some(r) => format!("{store}:{r}"),
+        None => format!("{store}@{}", image.root.descriptor().digest),
+    }
+}
+
+/// Build the plan for `operation` over `images`.
+pub fn build(
+    store: &str,
+    images: Vec<Image>,
+    selection: &Selection,
+    operation: &Operation,
+) -> Result<Plan, Error> {
+    check_platforms_exist(store, &images, selection)?;
+    let mut plans = Vec::with_capacity(images.len());
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut job_of: HashMap<Digest, usize> = HashMap::new();
+    let mut digest_selector_used = vec![false; selection.layers.len()];
+
+    for image in images {
+        let name = image_name(store, &image);
+        let mut manifests = Vec::new();
+        for manifest in image.root.manifests() {
+            let chosen = selected_layers(&name, manifest, selection, &mut digest_selector_used)?;
+            let selected = chosen.is_some();
+            let chosen = chosen.unwrap_or_default();
+            let mut layers = Vec::with_capacity(manifest.layers.len());
+            for (index, desc) in manifest.layers.iter().enumerate() {
+                let at = LayerRef {
+                    image: name.clone(),
+                    platform: manifest.platform_name(),
+                    index,
+                    digest: desc.digest.clone(),
+                };
+                let action = if !selected {
+                    LayerAction::Keep(KeepReason::PlatformNotSelected)
+                } else if !chosen[index] {
+                    LayerAction::Keep(KeepReason::LayerNotSelected)
+                } else {
+                    decide(desc, &at, operation, &mut jobs, &mut job_of)?
+                };
+                layers.push(LayerPlan {
+                    index,
+                    descriptor: desc.clone(),
+                    action,
+                });
+            }
+            manifests.push(ManifestPlan {
+                digest: manifest.desc.digest.clone(),
+                platform: manifest.platform_name(),
+                layers,
+            });
+        }
+        plans.push(ImagePlan {
+            image,
+            name,
+            manifests,
+        });
+    }
+    check_digest_selectors_used(store, selection, &digest_selector_used)?;
+    Ok(Plan {
+        operation: operation.name(),
+        images: plans,
+        jobs,
+    })
+}
+
+/// Fail unless every `--layer sha256:…` matched a layer of a selected manifest.
+pub fn check_digest_selectors_used(
+    store: &str,
+    selection: &Selection,
+    used: &[bool],
+) -> Result<(), Error> {
+    for (selector, used) in selection.layers.iter().zip(used) {
+        if let (LayerSelector::Digest(d), false) = (selector, used) {
+            return Err(Error::Selection {
+                image: store.to_string(),
+                reason: format!("no selected manifest has a layer {d}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fail unless every `--platform` matches some manifest.
+pub fn check_platforms_exist(
+    store: &str,
+    images: &[Image],
+    selection: &Selection,
+) -> Result<(), Error> {
+    let available: Vec<Platform> = images
+        .iter()
+        .flat_map(|i| i.root.manifests())
+        .filter_map(|m| m.platform.clone())
+        .collect();
+    for pattern in &selection.platforms {
+        if !available.iter().any(|p| p.matches(pattern)) {
+            let mut names: Vec<String> = available.iter().map(ToString::to_string).collect();
+            names.sort();
+            names.dedup();
+            return Err(Error::Selection {
+                image: store.to_string(),
+                reason: format!(
+                    "no image has platform {pattern} (available: {})",
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Which layers of a manifest the selection chooses: `None` when its platform is not
+/// selected, else one flag per layer. Index selectors are checked against every selected
+/// manifest (as skopeo does); out of range is an error. `digest_used` records which digest
+/// selectors matched.
+pub fn selected_layers(
+    image: &str,
+    manifest: &ManifestNode,
+    selection: &Selection,
+    digest_used: &mut [bool],
+) -> Result<Option<Vec<bool>>, Error> {
+    let selected = selection.platforms.is_empty()
+        || manifest
+            .platform
+            .as_ref()
+            .is_some_and(|p| selection.platforms.iter().any(|s| p.matches(s)));
+    if !selected {
+        return Ok(None);
+    }
+    let n = manifest.layers.len();
+    if selection.layers.is_empty() {
+        return Ok(Some(vec![true; n]));
+    }
+    let mut chosen = vec![false; n];
+    for (k, selector) in selection.layers.iter().enumerate() {
+        match selector {
+            LayerSelector::Index(i) => {
+                let position = if *i >= 0 {
+                    Some(*i)
+                } else {
+                    (n as i64).checked_add(*i)
+                };
+                match position.filter(|p| (0..n as i64).contains(p)) {
+                    Some(p) => chosen[p as usize] = true,
+                    None => {
+                        return Err(Error::Selection {
+                            image: image.to_string(),
+                            reason: format!(
+                                "layer index {i} is out of range for manifest {} ({}), which has {n} layer{}",
+                                manifest.desc.digest.short(),
+                                manifest.platform_name(),
+                                if n == 1 { "" } else { "s" }
+                            ),
+                        });
+                    }
+                }
+            }
+            LayerSelector::Digest(d) => {
+                for (p, layer) in manifest.layers.iter().enumerate() {
+                    if &layer.digest == d {
+                        chosen[p] = true;
+                        digest_used[k] = true;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some(chosen))
+}
+
+fn has_encryption_annotations(desc: &Descriptor) -> bool {
+    desc.annotations()
+        .map(|a| a.keys().any(|k| k.starts_with(ENC_ANNOTATION_PREFIX)))
+        .unwrap_or(false)
+}
+
+/// Decide what happens to one selected layer, creating or reusing a job.
+fn decide(
+    desc: &Descriptor,
+    at: &LayerRef,
+    operation: &Operation,
+    jobs: &mut Vec<Job>,
+    job_of: &mut HashMap<Digest, usize>,
+) -> Result<LayerAction, Error> {
+    let layer_type = classify_layer(&desc.media_type);
+    match (operation, layer_type) {
+        (_, LayerType::Foreign) => Ok(LayerAction::Keep(KeepReason::Foreign)),
+        (_, LayerType::Other) => Ok(LayerAction::Keep(KeepReason::NotALayer)),
+        (Operation::Encrypt { .. }, LayerType::Encrypted { .. }) => {
+            Ok(LayerAction::Keep(KeepReason::AlreadyEncrypted))
+        }
+        (Operation::Decrypt { .. }, LayerType::Plain { .. }) => {
+            Ok(LayerAction::Keep(KeepReason::NotEncrypted))
+        }
+        (Operation::Encrypt { .. }, LayerType::Plain { encrypted }) => {
+            if has_encryption_annotations(desc) {
+                return Err(Error::layer(at, LayerError::StrayEncryptionAnnotations));
+            }
+            if let Some(&job) = job_of.get(&desc.digest) {
+                return Ok(LayerAction::Encrypt(job));
+            }
+            jobs.push(Job {
+                source: desc.clone(),
+                at: at.clone(),
+                work: JobWork::Encrypt {
+                    media_type: encrypted,
+                },
+            });
+            job_of.insert(desc.digest.clone(), jobs.len() - 1);
+            Ok(LayerAction::Encrypt(jobs.len() - 1))
+        }
+        (Operation::Decrypt { keys }, LayerType::Encrypted { plain }) => {
+            if let Some(&job) = job_of.get(&desc.digest) {
+                return Ok(LayerAction::Decrypt(job));
+            }
+            let layer_err = |source| Error::layer(at, source);
+            let work = unwrap_for_decryption(desc, keys, plain).map_err(layer_err)?;
+            jobs.push(Job {
+                source: desc.clone(),
+                at: at.clone(),
+                work,
+            });
+            job_of.insert(desc.digest.clone(), jobs.len() - 1);
+            Ok(LayerAction::Decrypt(jobs.len() - 1))
+        }
+    }
+}
+
+/// Unwrap and check everything needed to decrypt a layer.
+pub fn unwrap_for_decryption(
+    desc: &Descriptor,
+    keys: &KeyRing,
+    plain_media_type: String,
+) -> Result<JobWork, LayerError> {
+    let annotations = desc.annotations().map_err(LayerError::Annotations)?;
+    let pubopts_b64 = annotations
+        .get_str(PUBOPTS_ANNOTATION)
+        .map_err(LayerError::Annotations)?
+        .ok_or(LayerError::MissingPublicOptions)?;
+    let pubopts_json = decode_base64_go(&pubopts_b64)
+        .map_err(|e| LayerError::BadPublicOptionsBase64(e.to_string()))?;
+    let public = PublicOptions::from_json(&pubopts_json).map_err(LayerError::Options)?;
+    let unwrapped = unwrap_layer(&annotations, keys).map_err(LayerError::Unwrap)?;
+    let private = PrivateOptions::from_json(&unwrapped.options).map_err(LayerError::Options)?;
+    let params = DecryptionParams::from_options(&private, &public).map_err(LayerError::Cipher)?;
+    Ok(JobWork::Decrypt {
+        params,
+        media_type: plain_media_type,
+        recorded_digest: private.digest.clone(),
+        opened_with: format!("{} key {}", unwrapped.scheme, unwrapped.key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_selectors() {
+        assert_eq!(LayerSelector::parse("0").unwrap(), LayerSelector::Index(0));
+        assert_eq!(
+            LayerSelector::parse("-1").unwrap(),
+            LayerSelector::Index(-1)
+        );
+        assert!(matches!(
+            LayerSelector::parse(
+                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            ),
+            Ok(LayerSelector::Digest(_))
+        ));
+        assert!(LayerSelector::parse("top").is_err());
+        assert!(LayerSelector::parse("sha256:xyz").is_err());
+    }
+}

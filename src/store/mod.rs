@@ -1,0 +1,397 @@
+//! Image stores: where blobs and the top-level index come from and go to.
+//!
+//! A store is two small interfaces: [`BlobSource`] (read the index and verified blobs) and
+//! [`StoreWriter`] (stage new blobs, then commit a new index last). The engine works only
+//! through them and never knows which kind of store it is writing to. [`oci`] implements both
+//! for OCI image layout directories.
+//!
+//! Rules every implementation keeps: a blob reader fails at the end of the stream unless the
+//! bytes match the descriptor's digest and size; a blob is published only after its bytes have
+//! been written, flushed and (for plaintext from decryption) verified; the index is replaced
+//! atomically and last, so an interrupted run leaves the old image or the new one; a writer
+//! dropped without `commit` removes everything it added.
+
+pub mod oci;
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Algorithm, Digest, VerifyError};
+
+/// Largest manifest, index or config blob read into memory (registries use 4 MiB).
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+
+/// Largest `index.json` read into memory.
+pub const MAX_INDEX_SIZE: u64 = 16 * 1024 * 1024;
+
+/// A store problem, naming the store and the file or blob involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`reading`, `creating`, …).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The directory is not an OCI image layout.
+    #[error("{} is not an OCI image layout: {reason}", path.display())]
+    NotALayout {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// A blob referenced by a descriptor is not in the store.
+    #[error("blob {digest} is missing from {store}")]
+    MissingBlob {
+        /// The store's name.
+        store: String,
+        /// The missing digest.
+        digest: Digest,
+    },
+    /// A blob's bytes do not match its descriptor.
+    #[error("blob {digest} in {store} is corrupt: {source}")]
+    Corrupt {
+        /// The store's name.
+        store: String,
+        /// The digest the descriptor names.
+        digest: Digest,
+        /// What did not match.
+        #[source]
+        source: VerifyError,
+    },
+    /// Reading a blob failed for a reason other than its content.
+    #[error("reading blob {digest} from {store}: {source}")]
+    ReadBlob {
+        /// The store's name.
+        store: String,
+        /// The blob.
+        digest: Digest,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A small blob is larger than allowed for its kind.
+    #[error("{what} {digest} in {store} is {size} bytes, more than the {limit} allowed")]
+    TooLarge {
+        /// The store's name.
+        store: String,
+        /// What the blob is (`manifest`, `config`, …).
+        what: &'static str,
+        /// Its digest.
+        digest: Digest,
+        /// Its declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// `index.json` is larger than [`MAX_INDEX_SIZE`].
+    #[error("{} is larger than {MAX_INDEX_SIZE} bytes", path.display())]
+    IndexTooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Another process holds the layout's lock.
+    #[error("{} is being rewritten by another layercrypt process", path.display())]
+    Locked {
+        /// The layout directory.
+        path: PathBuf,
+    },
+    /// The destination exists and is not something we may write into.
+    #[error("{} exists and is not an OCI image layout or an empty directory", path.display())]
+    DestinationOccupied {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+impl StoreError {
+    /// Shorthand for an I/O error with its action and path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> StoreError {
+        StoreError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Turn an error from reading a verified blob stream into the most precise variant.
+    pub fn from_blob_read(store: &str, digest: &Digest, e: io::Error) -> StoreError {
+        match VerifyError::from_io(&e) {
+            Some(v) => StoreError::Corrupt {
+                store: store.to_string(),
+                digest: digest.clone(),
+                source: v.clone(),
+            },
+            None => StoreError::ReadBlob {
+                store: store.to_string(),
+                digest: digest.clone(),
+                source: e,
+            },
+        }
+    }
+
+    /// A likely fix, for the CLI's `hint:` line.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Locked { .. } => {
+                Some("wait for the other run to finish, then try again".into())
+            }
+            StoreError::NotALayout { .. } => Some(
+                "an OCI image layout has `oci-layout`, `index.json` and `blobs/`; create one with `skopeo copy docker://IMAGE oci:DIR:TAG`".into(),
+            ),
+            StoreError::Corrupt { .. } | StoreError::MissingBlob { .. } => Some(
+                "the layout is damaged; copy the image again from its source".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Read access to an image store.
+pub trait BlobSource: Send + Sync {
+    /// A name for messages, such as `oci:/srv/images/app`.
+    fn name(&self) -> &str;
+
+    /// The top-level index (`index.json`) as stored.
+    fn read_index(&self) -> Result<Vec<u8>, StoreError>;
+
+    /// Open a blob. The reader fails at its end unless the bytes have exactly `size` bytes and
+    /// digest `digest`.
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError>;
+
+    /// Whether the store holds a blob with this digest (its content is not checked).
+    fn has_blob(&self, digest: &Digest) -> bool;
+
+    /// Read a small blob (manifest, index, config) into memory, verified, refusing blobs that
+    /// declare more than `limit` bytes.
+    fn read_small_blob(
+        &self,
+        what: &'static str,
+        digest: &Digest,
+        size: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        if size > limit {
+            return Err(StoreError::TooLarge {
+                store: self.name().to_string(),
+                what,
+                digest: digest.clone(),
+                size,
+                limit,
+            });
+        }
+        let mut reader = self.open_blob(digest, size)?;
+        let mut out = Vec::with_capacity(size as usize);
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| StoreError::from_blob_read(self.name(), digest, e))?;
+        Ok(out)
+    }
+}
+
+/// A blob being written: bytes go in with `Write`, `commit` publishes it under its digest.
+pub trait BlobSink: Write + Send {
+    /// Flush to stable storage and publish the blob under the digest of what was written.
+    /// Returns that digest and the size.
+    fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError>;
+}
+
+/// What a commit did besides replacing the index.
+#[derive(Debug, Default, Clone)]
+pub struct CommitReport {
+    /// Blobs no longer referenced by anything that were removed.
+    pub removed: Vec<Digest>,
+    /// Problems that did not undo the commit (a blob that could not be removed, …).
+    pub warnings: Vec<String>,
+}
+
+/// Write access to a store, as a transaction: blobs first, index last. Reading through it
+/// sees the destination as it will be after the commit, minus the new index.
+///
+/// Dropping a writer without calling [`StoreWriter::commit`] removes every blob it published
+/// that was not there before, so a failed run leaves the destination as it was.
+pub trait StoreWriter: BlobSource {
+    /// The index currently in the destination, if it already holds one (to merge into).
+    fn existing_index(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Start writing a new blob, to be named by its `algorithm` digest.
+    fn create_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobSink + '_>, StoreError>;
+
+    /// Write a whole small blob (a manifest or index) and publish it.
+    fn put_blob(&self, data: &[u8]) -> Result<(Digest, u64), StoreError> {
+        let mut sink = self.create_blob(Algorithm::Sha256)?;
+        sink.write_all(data)
+            .map_err(|e| StoreError::io("writing", self.name().to_string(), e))?;
+        sink.commit()
+    }
+
+    /// Replace the index atomically, then remove those of `garbage` that the new index no
+    /// longer references (the caller computes that set).
+    fn commit(
+        self: Box<Self>,
+        index: &[u8],
+        garbage: &[Digest],
+    ) -> Result<CommitReport, StoreError>;
+}
+
+/// An image reference as the command line names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageRef {
+    /// `oci:PATH[:REF]`, or a bare path to a layout directory.
+    Oci {
+        /// The layout directory.
+        path: PathBuf,
+        /// The `org.opencontainers.image.ref.name` to select or write.
+        reference: Option<String>,
+    },
+    /// `oci-archive:PATH[:REF]`.
+    OciArchive {
+        /// The tar file.
+        path: PathBuf,
+        /// The reference inside it.
+        reference: Option<String>,
+    },
+    /// `docker-archive:PATH[:REF]`.
+    DockerArchive {
+        /// The tar file.
+        path: PathBuf,
+        /// The `repo:tag` inside it.
+        reference: Option<String>,
+    },
+}
+
+impl ImageRef {
+    /// Parse a reference. `TRANSPORT:PATH[:REF]` splits at the first colon after the
+    /// transport, as skopeo does; a string without a known transport is a path, a layout
+    /// directory (or a new one) unless it is an existing file.
+    pub fn parse(text: &str) -> Result<ImageRef, String> {
+        let split = |rest: &str| -> Result<(PathBuf, Option<String>), String> {
+            let (path, reference) = match rest.split_once(':') {
+                Some((p, r)) => (p, Some(r.to_string())),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err("the path is empty".into());
+            }
+            if reference.as_deref() == Some("") {
+                return Err("the reference after `:` is empty".into());
+            }
+            Ok((PathBuf::from(path), reference))
+        };
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (path, reference) = split(rest)?;
+            return Ok(ImageRef::Oci { path, reference });
+        }
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (path, reference) = split(rest)?;
+            return Ok(ImageRef::OciArchive { path, reference });
+        }
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            let (path, reference) = split(rest)?;
+            return Ok(ImageRef::DockerArchive { path, reference });
+        }
+        if let Some((transport, _)) = text.split_once(':')
+            && ["docker", "containers-storage", "dir", "docker-daemon"].contains(&transport)
+        {
+            return Err(format!(
+                "the `{transport}:` transport needs a registry, daemon or storage; layercrypt works on oci:, oci-archive: and docker-archive:"
+            ));
+        }
+        if text.is_empty() {
+            return Err("the path is empty".into());
+        }
+        let path = PathBuf::from(text);
+        if path.is_file() {
+            return Err(
+                "a file is an image archive; name it as oci-archive:PATH or docker-archive:PATH"
+                    .into(),
+            );
+        }
+        Ok(ImageRef::Oci {
+            path,
+            reference: None,
+        })
+    }
+
+    /// The path on disk.
+    pub fn path(&self) -> &Path {
+        match self {
+            ImageRef::Oci { path, .. }
+            | ImageRef::OciArchive { path, .. }
+            | ImageRef::DockerArchive { path, .. } => path,
+        }
+    }
+
+    /// The reference part, if any.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            ImageRef::Oci { reference, .. }
+            | ImageRef::OciArchive { reference, .. }
+            | ImageRef::DockerArchive { reference, .. } => reference.as_deref(),
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let transport = match self {
+            ImageRef::Oci { .. } => "oci",
+            ImageRef::OciArchive { .. } => "oci-archive",
+            ImageRef::DockerArchive { .. } => "docker-archive",
+        };
+        write!(f, "{transport}:{}", self.path().display())?;
+        if let Some(r) = self.reference() {
+            write!(f, ":{r}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references_like_skopeo() {
+        assert_eq!(
+            ImageRef::parse("oci:/tmp/x:v1:extra").unwrap(),
+            ImageRef::Oci {
+                path: "/tmp/x".into(),
+                reference: Some("v1:extra".into())
+            }
+        );
+        assert_eq!(
+            ImageRef::parse("oci:rel/dir").unwrap(),
+            ImageRef::Oci {
+                path: "rel/dir".into(),
+                reference: None
+            }
+        );
+        assert_eq!(
+            ImageRef::parse("/no/such/dir").unwrap(),
+            ImageRef::Oci {
+                path: "/no/such/dir".into(),
+                reference: None
+            }
+        );
+        assert!(matches!(
+            ImageRef::parse("docker-archive:a.tar:app:1").unwrap(),
+            ImageRef::DockerArchive { reference: Some(r), .. } if r == "app:1"
+        ));
+        for bad in ["oci:", "oci::v1", "oci:/x:", "docker://alpine", ""] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(ImageRef::parse("oci:/a:b").unwrap().to_string(), "oci:/a:b");
+    }
+}

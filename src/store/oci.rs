@@ -1,0 +1,633 @@
+//! OCI image layout directories (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`), the form
+//! `skopeo copy … oci:DIR:TAG` writes.
+//!
+//! Blobs are written to a temporary file (mode 0600) in the blob directory, flushed with
+//! `fsync`, and renamed to their digest; `index.json` is replaced the same way, last. A new
+//! layout is assembled in a hidden staging directory next to the target and renamed into place
+//! at commit, so a failed run never leaves a half-made layout behind. A layout being rewritten
+//! is locked (`flock` on its directory) so two layercrypt runs cannot interleave.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tempfile::{NamedTempFile, TempDir};
+
+use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
+use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
+
+/// Name of the layout marker file.
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// Name of the top-level index file.
+pub const INDEX_FILE: &str = "index.json";
+/// Content of a new `oci-layout` file.
+const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Prefix of every temporary file or directory this module creates.
+const TEMP_PREFIX: &str = ".layercrypt-tmp-";
+/// Mode of published blobs and index files, as skopeo and umoci write them.
+const PUBLISHED_MODE: u32 = 0o644;
+
+/// How a layout is locked while it is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Readers may share the layout; a writer must wait.
+    Shared,
+    /// The layout is being rewritten; nobody else may write or read through layercrypt.
+    Exclusive,
+}
+
+/// An OCI image layout opened for reading (and, with an exclusive lock, for rewriting in place).
+#[derive(Debug)]
+pub struct OciLayout {
+    root: PathBuf,
+    name: String,
+    lock: Arc<File>,
+    mode: LockMode,
+}
+
+/// Whether `path` is a directory holding an `oci-layout` file.
+pub fn is_layout(path: &Path) -> bool {
+    path.join(OCI_LAYOUT_FILE).is_file()
+}
+
+fn lock_dir(path: &Path, mode: LockMode) -> Result<File, StoreError> {
+    let dir = File::open(path).map_err(|e| StoreError::io("opening", path, e))?;
+    let result = match mode {
+        LockMode::Shared => dir.try_lock_shared(),
+        LockMode::Exclusive => dir.try_lock(),
+    };
+    match result {
+        Ok(()) => Ok(dir),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(StoreError::io("locking", path, e)),
+    }
+}
+
+fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
+    root.join("blobs")
+        .join(digest.algorithm().name())
+        .join(digest.hex())
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("syncing", path, e))
+}
+
+impl OciLayout {
+    /// Open the layout at `root` and lock it.
+    pub fn open(root: &Path, mode: LockMode) -> Result<OciLayout, StoreError> {
+        check_layout(root)?;
+        let lock = lock_dir(root, mode)?;
+        Ok(OciLayout {
+            root: root.to_path_buf(),
+            name: format!("oci:{}", root.display()),
+            lock: Arc::new(lock),
+            mode,
+        })
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A writer that rewrites this layout in place. The layout must be locked exclusively.
+    pub fn writer_in_place(&self) -> OciLayoutWriter {
+        assert_eq!(
+            self.mode,
+            LockMode::Exclusive,
+            "rewriting a layout in place needs an exclusive lock"
+        );
+        OciLayoutWriter {
+            name: self.name.clone(),
+            target: self.root.clone(),
+            staging: None,
+            _lock: Some(self.lock.clone()),
+            published: Mutex::new(Published::default()),
+        }
+    }
+}
+
+impl BlobSource for OciLayout {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn read_index(&self) -> Result<Vec<u8>, StoreError> {
+        read_index_file(&self.root.join(INDEX_FILE))
+    }
+
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
+        open_verified(&self.name, &self.root, digest, size)
+    }
+
+    fn has_blob(&self, digest: &Digest) -> bool {
+        blob_path(&self.root, digest).is_file()
+    }
+}
+
+fn open_verified(
+    store: &str,
+    root: &Path,
+    digest: &Digest,
+    size: u64,
+) -> Result<Box<dyn Read + Send + 'static>, StoreError> {
+    let path = blob_path(root, digest);
+    let file = File::open(&path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            StoreError::MissingBlob {
+                store: store.to_string(),
+                digest: digest.clone(),
+            }
+        } else {
+            StoreError::io("opening", path.clone(), e)
+        }
+    })?;
+    Ok(Box::new(VerifyingReader::new(file, digest.clone(), size)))
+}
+
+/// Check that `root` is a directory with a supported `oci-layout` marker.
+fn check_layout(root: &Path) -> Result<(), StoreError> {
+    let not_a_layout = |reason: &str| StoreError::NotALayout {
+        path: root.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let meta = fs::metadata(root).map_err(|e| StoreError::io("opening", root, e))?;
+    if !meta.is_dir() {
+        return Err(not_a_layout("it is not a directory"));
+    }
+    let marker = root.join(OCI_LAYOUT_FILE);
+    let content = match fs::read(&marker) {
+        Ok(c) => c,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(not_a_layout("it has no `oci-layout` file"));
+        }
+        Err(e) => return Err(StoreError::io("reading", marker, e)),
+    };
+    let version = serde_json::from_slice::<serde_json::Value>(&content)
+        .ok()
+        .and_then(|v| v.get("imageLayoutVersion")?.as_str().map(str::to_string));
+    match version.as_deref() {
+        Some(v) if v.starts_with("1.") => Ok(()),
+        Some(v) => Err(not_a_layout(&format!(
+            "unsupported imageLayoutVersion `{v}`"
+        ))),
+        None => Err(not_a_layout("`oci-layout` has no imageLayoutVersion")),
+    }
+}
+
+fn read_index_file(path: &Path) -> Result<Vec<u8>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io("reading", path, e))?;
+    let mut data = Vec::new();
+    file.take(MAX_INDEX_SIZE + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| StoreError::io("reading", path, e))?;
+    if data.len() as u64 > MAX_INDEX_SIZE {
+        return Err(StoreError::IndexTooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(data)
+}
+
+#[derive(Default)]
+struct Published {
+    /// Blobs this writer published that did not exist before; removed on rollback.
+    new: Vec<PathBuf>,
+    seen: HashSet<PathBuf>,
+    /// Blob directories written to, synced before the index is committed.
+    dirs: HashSet<PathBuf>,
+}
+
+/// Writes into an OCI layout: in place, into an existing layout, or into a new one.
+pub struct OciLayoutWriter {
+    name: String,
+    /// The layout directory as the user named it.
+    target: PathBuf,
+    /// For a new layout: the staging directory renamed to `target` at commit.
+    staging: Option<TempDir>,
+    _lock: Option<Arc<File>>,
+    published: Mutex<Published>,
+}
+
+impl std::fmt::Debug for OciLayoutWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OciLayoutWriter")
+            .field("target", &self.target)
+            .field("staging", &self.staging.as_ref().map(TempDir::path))
+            .finish()
+    }
+}
+
+impl OciLayoutWriter {
+    /// A writer for the layout at `target`: an existing layout is locked and written into;
+    /// a missing path or an empty directory gets a new layout, assembled in a staging
+    /// directory and moved into place at commit.
+    pub fn open(target: &Path) -> Result<OciLayoutWriter, StoreError> {
+        let name = format!("oci:{}", target.display());
+        match fs::metadata(target) {
+            Ok(meta) if meta.is_dir() && is_layout(target) => {
+                check_layout(target)?;
+                let lock = lock_dir(target, LockMode::Exclusive)?;
+                Ok(OciLayoutWriter {
+                    name,
+                    target: target.to_path_buf(),
+                    staging: None,
+                    _lock: Some(Arc::new(lock)),
+                    published: Mutex::new(Published::default()),
+                })
+            }
+            Ok(meta) if meta.is_dir() => {
+                let empty = fs::read_dir(target)
+                    .map_err(|e| StoreError::io("reading", target, e))?
+                    .next()
+                    .is_none();
+                if !empty {
+                    return Err(StoreError::DestinationOccupied {
+                        path: target.to_path_buf(),
+                    });
+                }
+                Self::new_layout(target, name)
+            }
+            Ok(_) => Err(StoreError::DestinationOccupied {
+                path: target.to_path_buf(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::new_layout(target, name),
+            Err(e) => Err(StoreError::io("opening", target, e)),
+        }
+    }
+
+    fn new_layout(target: &Path, name: String) -> Result<OciLayoutWriter, StoreError> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(|e| StoreError::io("creating", &parent, e))?;
+        let staging = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempdir_in(&parent)
+            .map_err(|e| StoreError::io("creating a staging directory in", &parent, e))?;
+        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
+            .map_err(|e| StoreError::io("setting permissions on", staging.path(), e))?;
+        let marker = staging.path().join(OCI_LAYOUT_FILE);
+        write_file_synced(&marker, OCI_LAYOUT_CONTENT)?;
+        Ok(OciLayoutWriter {
+            name,
+            target: target.to_path_buf(),
+            staging: Some(staging),
+            _lock: None,
+            published: Mutex::new(Published::default()),
+        })
+    }
+
+    /// Where blobs are written now: the staging directory or the target itself.
+    fn work_dir(&self) -> &Path {
+        self.staging.as_ref().map_or(&self.target, TempDir::path)
+    }
+
+    fn publish(&self, temp: NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
+        let path = blob_path(self.work_dir(), digest);
+        let dir = path
+            .parent()
+            .expect("blob paths have a parent")
+            .to_path_buf();
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        let existed = path.exists();
+        temp.persist(&path)
+            .map_err(|e| StoreError::io("publishing blob", &path, e.error))?;
+        if !existed && published.seen.insert(path.clone()) {
+            published.new.push(path);
+        }
+        published.dirs.insert(dir);
+        Ok(())
+    }
+}
+
+fn write_file_synced(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| StoreError::io("creating", path, e))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io("writing", path, e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(PUBLISHED_MODE))
+        .map_err(|e| StoreError::io("setting permissions on", path, e))
+}
+
+/// Write `data` to a temporary file in `dir`, fsync it and rename it to `dir/name`.
+fn replace_file_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), StoreError> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(|e| StoreError::io("creating a temporary file in", dir, e))?;
+    temp.write_all(data)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| StoreError::io("writing", temp.path().to_path_buf(), e))?;
+    fs::set_permissions(temp.path(), fs::Permissions::from_mode(PUBLISHED_MODE))
+        .map_err(|e| StoreError::io("setting permissions on", temp.path().to_path_buf(), e))?;
+    let path = dir.join(name);
+    temp.persist(&path)
+        .map_err(|e| StoreError::io("replacing", &path, e.error))?;
+    sync_dir(dir)
+}
+
+impl BlobSource for OciLayoutWriter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn read_index(&self) -> Result<Vec<u8>, StoreError> {
+        read_index_file(&self.work_dir().join(INDEX_FILE))
+    }
+
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
+        open_verified(&self.name, self.work_dir(), digest, size)
+    }
+
+    fn has_blob(&self, digest: &Digest) -> bool {
+        blob_path(self.work_dir(), digest).is_file()
+    }
+}
+
+impl StoreWriter for OciLayoutWriter {
+    fn existing_index(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.staging.is_some() {
+            return Ok(None);
+        }
+        read_index_file(&self.target.join(INDEX_FILE)).map(Some)
+    }
+
+    fn create_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobSink + '_>, StoreError> {
+        let dir = self.work_dir().join("blobs").join(algorithm.name());
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
+        Ok(Box::new(OciBlobSink {
+            writer: self,
+            temp,
+            hasher: Hasher::new(algorithm),
+            size: 0,
+        }))
+    }
+
+    fn commit(
+        mut self: Box<Self>,
+        index: &[u8],
+        garbage: &[Digest],
+    ) -> Result<CommitReport, StoreError> {
+        let dirs: Vec<PathBuf> = {
+            let published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            published.dirs.iter().cloned().collect()
+        };
+        // Blob names must be durable before an index that references them is.
+        for dir in &dirs {
+            sync_dir(dir)?;
+        }
+        let mut report = CommitReport::default();
+        if let Some(staging) = self.staging.take() {
+            replace_file_atomically(staging.path(), INDEX_FILE, index)?;
+            let staging_path = staging.keep();
+            if let Err(e) = fs::rename(&staging_path, &self.target) {
+                let _ = fs::remove_dir_all(&staging_path);
+                return Err(StoreError::io("moving the new layout to", &self.target, e));
+            }
+            let parent = match self.target.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            sync_dir(&parent)?;
+        } else {
+            replace_file_atomically(&self.target, INDEX_FILE, index)?;
+            for digest in garbage {
+                let path = blob_path(&self.target, digest);
+                match fs::remove_file(&path) {
+                    Ok(()) => report.removed.push(digest.clone()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => report.warnings.push(format!(
+                        "could not remove unreferenced blob {}: {e}",
+                        path.display()
+                    )),
+                }
+            }
+        }
+        // Committed: nothing to roll back.
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .new
+            .clear();
+        Ok(report)
+    }
+}
+
+impl Drop for OciLayoutWriter {
+    fn drop(&mut self) {
+        // Not committed: remove what this run published. A staging directory goes with its
+        // TempDir.
+        if self.staging.is_some() {
+            return;
+        }
+        let published = self.published.get_mut().unwrap_or_else(|p| p.into_inner());
+        for path in published.new.drain(..) {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// A blob being written into an OCI layout.
+struct OciBlobSink<'a> {
+    writer: &'a OciLayoutWriter,
+    temp: NamedTempFile,
+    hasher: Hasher,
+    size: u64,
+}
+
+impl Write for OciBlobSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.temp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+impl BlobSink for OciBlobSink<'_> {
+    fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError> {
+        let OciBlobSink {
+            writer,
+            mut temp,
+            hasher,
+            size,
+        } = *self;
+        let path = temp.path().to_path_buf();
+        temp.flush()
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| StoreError::io("writing", &path, e))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(PUBLISHED_MODE))
+            .map_err(|e| StoreError::io("setting permissions on", &path, e))?;
+        let digest = hasher.finish();
+        writer.publish(temp, &digest)?;
+        Ok((digest, size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make_layout(dir: &Path) {
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(dir.join(OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT).unwrap();
+        fs::write(
+            dir.join(INDEX_FILE),
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn new_layout_appears_only_at_commit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let w = Box::new(OciLayoutWriter::open(&target).unwrap());
+        let (d, n) = w.put_blob(b"hello").unwrap();
+        assert_eq!((d.clone(), n), (Digest::sha256(b"hello"), 5));
+        assert!(!target.exists());
+        w.commit(b"{}", &[]).unwrap();
+        let layout = OciLayout::open(&target, LockMode::Shared).unwrap();
+        assert_eq!(layout.read_index().unwrap(), b"{}");
+        assert_eq!(layout.read_small_blob("blob", &d, 5, 10).unwrap(), b"hello");
+        // No staging directory is left next to it.
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+
+    #[test]
+    fn dropped_writer_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        {
+            let w = OciLayoutWriter::open(&target).unwrap();
+            w.put_blob(b"x").unwrap();
+        }
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+        let existing = tmp.path().join("existing");
+        make_layout(&existing);
+        let before: Vec<_> = fs::read_dir(existing.join("blobs/sha256"))
+            .unwrap()
+            .collect();
+        {
+            let w = OciLayoutWriter::open(&existing).unwrap();
+            w.put_blob(b"y").unwrap();
+        }
+        let after: Vec<_> = fs::read_dir(existing.join("blobs/sha256"))
+            .unwrap()
+            .collect();
+        assert_eq!(before.len(), after.len());
+    }
+
+    #[test]
+    fn existing_layout_is_locked_while_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let _w = OciLayoutWriter::open(tmp.path()).unwrap();
+        assert!(matches!(
+            OciLayout::open(tmp.path(), LockMode::Shared),
+            Err(StoreError::Locked { .. })
+        ));
+        assert!(matches!(
+            OciLayoutWriter::open(tmp.path()),
+            Err(StoreError::Locked { .. })
+        ));
+    }
+
+    #[test]
+    fn commit_replaces_index_and_removes_garbage() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let old = Digest::sha256(b"old");
+        fs::write(blob_path(tmp.path(), &old), b"old").unwrap();
+        let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        let w = Box::new(layout.writer_in_place());
+        let (new, _) = w.put_blob(b"new").unwrap();
+        let report = w
+            .commit(b"{\"new\":1}", std::slice::from_ref(&old))
+            .unwrap();
+        assert_eq!(report.removed, vec![old.clone()]);
+        assert!(!layout.has_blob(&old) && layout.has_blob(&new));
+        assert_eq!(layout.read_index().unwrap(), b"{\"new\":1}");
+        let mode = fs::metadata(blob_path(tmp.path(), &new))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            OciLayout::open(tmp.path(), LockMode::Shared),
+            Err(StoreError::NotALayout { .. })
+        ));
+        fs::write(tmp.path().join("file"), b"x").unwrap();
+        assert!(matches!(
+            OciLayoutWriter::open(tmp.path()),
+            Err(StoreError::DestinationOccupied { .. })
+        ));
+        fs::write(
+            tmp.path().join(OCI_LAYOUT_FILE),
+            br#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            OciLayout::open(tmp.path(), LockMode::Shared),
+            Err(StoreError::NotALayout { .. })
+        ));
+    }
+
+    #[test]
+    fn reading_verifies_blobs() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let d = Digest::sha256(b"good");
+        fs::write(blob_path(tmp.path(), &d), b"evil").unwrap();
+        let layout = OciLayout::open(tmp.path(), LockMode::Shared).unwrap();
+        let mut r = layout.open_blob(&d, 4).unwrap();
+        let mut out = Vec::new();
+        assert!(r.read_to_end(&mut out).is_err());
+        let missing = Digest::sha256(b"none");
+        assert!(matches!(
+            layout.open_blob(&missing, 4),
+            Err(StoreError::MissingBlob { .. })
+        ));
+        assert!(matches!(
+            layout.read_small_blob("manifest", &d, 100, 10),
+            Err(StoreError::TooLarge { .. })
+        ));
+    }
+}
