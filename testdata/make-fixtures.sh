@@ -114,7 +114,7 @@ derive() {
     local out=$1
     shift
     if need "$out"; then
-        "$@" >"$out.tmp" || die "could not make $out"
+        "$@" >"$out.tmp" 2>"$TMP/err" || die "could not make $out: $(cat "$TMP/err")"
         mv "$out.tmp" "$out"
         KEYS_CHANGED=1
         log "generated $out"
@@ -200,19 +200,19 @@ make_plain() {
     "${MKIMAGE_CMD[@]}" "$dir" --ref v1 --seed 1 \
         --layer 64K,gzip \
         --layer 96K,gzip,compressible \
-        --layer 4K,gzip,files=1,annotation=org.opencontainers.image.title=top-layer >&2
+        --layer 4K,gzip,files=1,annotation=org.opencontainers.image.title=top-layer >&2 || return 1
     # multi: linux/amd64 + linux/arm64/v8, a shared base layer, a zstd layer on arm64.
     "${MKIMAGE_CMD[@]}" "$dir" --ref multi --seed 2 --platforms linux/amd64,linux/arm64/v8 \
         --layer 24K,gzip,seed=100 \
         --layer 12K,gzip,platform=linux/amd64 \
-        --layer 16K,zstd,platform=linux/arm64/v8 >&2
+        --layer 16K,zstd,platform=linux/arm64/v8 >&2 || return 1
 }
 
 PLAIN_CHANGED=0
 update_plain() {
     [[ $VERIFY_ONLY == 1 ]] && return
     log "building the plain layout with: ${MKIMAGE_CMD[*]}"
-    make_plain "$TMP/plain"
+    make_plain "$TMP/plain" || die "the image generator failed (MKIMAGE=${MKIMAGE_CMD[*]})"
     if [[ ! -d $PLAIN || $FORCE_IMAGES == 1 ]]; then
         rm -rf "$PLAIN"
         mkdir -p "$IMAGES"
@@ -265,7 +265,7 @@ make_fixture() {
             mv "$TMP/$name" "$dest"
             log "made $dest"
         else
-            log "skopeo refused $name: $(skopeo_error "$TMP/err")"
+            log "$name not made, skopeo refuses: $(skopeo_error "$TMP/err")"
         fi
     fi
     local cmd="skopeo copy ${flags:+$flags }"

@@ -15,7 +15,8 @@
 //! * show key material: `Debug` of [`PrivateKey`] prints only the key type
 //!   and the public thumbprint, and error messages never quote key bytes;
 //! * leave secret bytes it owns (decoded PEM bodies, decrypted DER, JWK
-//!   private members) in memory: they live in [`Zeroizing`] buffers.
+//!   private members) behind in memory: they live in [`Zeroizing`] buffers
+//!   (OpenSSL clears the key numbers it holds itself).
 
 pub mod source;
 
@@ -406,16 +407,7 @@ impl PrivateKey {
                 encrypted_pkcs8(&body, password)?
             }
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
-                let decoded = block.decode()?;
-                if decoded.is_legacy_encrypted() {
-                    let der = decrypt_legacy_pem(&decoded, password)?;
-                    // A wrong password passes the CBC padding check about
-                    // once in 256 tries; the DER then fails to parse, which
-                    // is still a wrong password, not a malformed file.
-                    private_from_der(&der, None).map_err(|_| KeyError::WrongPassword)?
-                } else {
-                    private_from_der(&decoded.body, password)?
-                }
+                private_from_pem_body(&block.decode()?, password)?
             }
             "DSA PRIVATE KEY" => {
                 return Err(KeyError::UnsupportedAlgorithm("DSA".into()));
@@ -423,13 +415,7 @@ impl PrivateKey {
             label => match kind_from_pem_label(label, block.inner) {
                 // Go reads the first PEM block whatever its label.
                 FileKind::Unknown | FileKind::PrivateKey | FileKind::EncryptedPrivateKey => {
-                    let decoded = block.decode()?;
-                    if decoded.is_legacy_encrypted() {
-                        let der = decrypt_legacy_pem(&decoded, password)?;
-                        private_from_der(&der, None).map_err(|_| KeyError::WrongPassword)?
-                    } else {
-                        private_from_der(&decoded.body, password)?
-                    }
+                    private_from_pem_body(&block.decode()?, password)?
                 }
                 found => return Err(wrong(found)),
             },
@@ -665,8 +651,9 @@ fn classify<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<KeyKind, KeyError> {
     }
 }
 
-/// Go refuses RSA public exponents that are even, below 3 or above 2^31-1
-/// (crypto/x509 and crypto/rsa); a key Go cannot use is no good to us either.
+/// Go (crypto/x509, crypto/rsa) refuses RSA public exponents below 2 or
+/// above 2^31-1, and an even exponent is no valid RSA key: a key Go cannot
+/// use is no good in an image meant for Go tools either.
 fn check_rsa_exponent(e: &BigNumRef) -> Result<(), KeyError> {
     if e.num_bits() > 31 || !e.is_bit_set(0) || e.num_bits() < 2 {
         return Err(KeyError::Malformed(
@@ -823,6 +810,21 @@ fn first_pem_block(text: &str) -> Option<PemBlock<'_>> {
         }
         return Some(PemBlock { label, inner });
     }
+}
+
+/// The key in a decoded PEM block, decrypting legacy PEM encryption first.
+fn private_from_pem_body(
+    pem: &DecodedPem,
+    password: Option<&[u8]>,
+) -> Result<PKey<Private>, KeyError> {
+    if !pem.is_legacy_encrypted() {
+        return private_from_der(&pem.body, password);
+    }
+    let der = decrypt_legacy_pem(pem, password)?;
+    // A wrong password passes the CBC padding check about once in 256
+    // tries; the DER then fails to parse, which is still a wrong password,
+    // not a malformed file.
+    private_from_der(&der, None).map_err(|_| KeyError::WrongPassword)
 }
 
 /// Decrypt an OpenSSL "traditional" encrypted PEM body (`Proc-Type:
@@ -2074,6 +2076,77 @@ mod tests {
             .to_string(),
             "EC P-521"
         );
+    }
+
+    #[test]
+    fn absurd_pbkdf2_iteration_counts_are_refused_before_decrypting() {
+        let pem = fixture("openssl-ec256-pkcs8-8388608-iterations.key.pem");
+        let block = first_pem_block(std::str::from_utf8(&pem).unwrap()).unwrap();
+        let mut der = block.decode().unwrap().body.to_vec();
+        assert_eq!(pbkdf2_iterations(&der), Some(8_388_608));
+        // INTEGER 0x00800000 -> 0x00ffffff (16,777,215 iterations).
+        let at = der
+            .windows(6)
+            .position(|w| w == [0x02, 0x04, 0x00, 0x80, 0x00, 0x00])
+            .unwrap();
+        der[at + 3..at + 6].copy_from_slice(&[0xff, 0xff, 0xff]);
+        let started = std::time::Instant::now();
+        match PrivateKey::from_bytes(&der, Some(b"secret")) {
+            Err(KeyError::UnsupportedAlgorithm(what)) => {
+                assert!(what.contains("16777215 PBKDF2 iterations"), "{what}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let pem = format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            STANDARD.encode(&der)
+        );
+        assert!(matches!(
+            PrivateKey::from_bytes(pem.as_bytes(), Some(b"x")),
+            Err(KeyError::UnsupportedAlgorithm(_))
+        ));
+        // Without a password the count does not matter yet.
+        assert!(matches!(
+            PrivateKey::from_bytes(&der, None),
+            Err(KeyError::PasswordRequired)
+        ));
+    }
+
+    #[test]
+    fn ec_key_whose_public_point_is_not_its_own_is_refused() {
+        let a = ec(EcCurve::P256);
+        let b = ec(EcCurve::P256);
+        let point = |k: &EcKey<Private>| {
+            let mut ctx = BigNumContext::new().unwrap();
+            k.public_key()
+                .to_bytes(
+                    k.group(),
+                    openssl::ec::PointConversionForm::UNCOMPRESSED,
+                    &mut ctx,
+                )
+                .unwrap()
+        };
+        let mut der = a.private_key_to_der().unwrap();
+        let (pa, pb) = (point(&a), point(&b));
+        let at = der
+            .windows(pa.len())
+            .position(|w| w == pa.as_slice())
+            .unwrap();
+        der[at..at + pb.len()].copy_from_slice(&pb);
+        let err = PrivateKey::from_bytes(&der, None).unwrap_err().to_string();
+        assert!(err.contains("does not match its public point"), "{err}");
+    }
+
+    #[test]
+    fn text_starting_with_zero_is_not_taken_for_der() {
+        assert_eq!(sniff(b"0123 hello"), FileKind::Unknown);
+        assert_wrong_kind(PublicKey::from_bytes(b"0123 hello"), FileKind::Unknown);
+        // Binary data starting with 0x30 is still reported as (broken) DER.
+        let err = PublicKey::from_bytes(&[0x30, 0x82, 0x01, 0x22, 0xff])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("may be truncated"), "{err}");
     }
 
     #[test]

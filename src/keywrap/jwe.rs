@@ -1173,6 +1173,17 @@ mod tests {
     }
 
     #[test]
+    fn rsa_keys_below_2048_bits_are_refused_for_jwe_with_a_reason() {
+        let pem = Rsa::generate(1024).unwrap().public_key_to_pem().unwrap();
+        let key = PublicKey::from_bytes(&pem).unwrap();
+        let err = wrap(&[key], OPTIONS).unwrap_err().to_string();
+        assert!(
+            err.contains("RSA keys shorter than 2048 bits are not supported for JWE"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn skopeo_samples_unwrap() {
         let cases: &[(&str, &[&str])] = &[
             (
@@ -1566,23 +1577,33 @@ impl crate::keywrap::KeyWrapper for JweWrapper {
     ) -> Result<crate::keywrap::Unwrapped, String> {
         // Structural problems are reported once, not once per key.
         let info = describe(blob).map_err(|e| e.to_string())?;
-        // One key at a time, so the caller learns which key opened the layer.
+        // One key at a time, so the caller learns which key opened the layer. A key that fits
+        // but fails for another reason (a tampered JWE, say) is worth reporting by name.
+        let mut problems = Vec::new();
         for named in &keys.private_keys {
-            if let Ok(options) = unwrap(blob, std::slice::from_ref(&named.key)) {
-                return Ok(crate::keywrap::Unwrapped {
-                    options,
-                    scheme: "jwe".into(),
-                    key: named.source.clone(),
-                });
+            match unwrap(blob, std::slice::from_ref(&named.key)) {
+                Ok(options) => {
+                    return Ok(crate::keywrap::Unwrapped {
+                        options,
+                        scheme: "jwe".into(),
+                        key: named.source.clone(),
+                    });
+                }
+                Err(JweError::NoMatchingKey { .. }) => {}
+                Err(e) => problems.push(format!("{}: {e}", named.source)),
             }
         }
         let n = keys.private_keys.len();
         let m = info.recipients.len();
-        Err(format!(
+        let mut message = format!(
             "{n} key{} tried against {m} recipient{}, none matched",
             if n == 1 { "" } else { "s" },
             if m == 1 { "" } else { "s" }
-        ))
+        );
+        if !problems.is_empty() {
+            message = format!("{message}; {}", problems.join("; "));
+        }
+        Err(message)
     }
 
     fn describe(&self, blob: &[u8]) -> Result<Vec<crate::keywrap::RecipientInfo>, String> {
