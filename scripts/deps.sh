@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian packages layercrypt needs, idempotently: only missing packages are
+# installed, and `apt-get update` runs only when something is missing.
+#
+#   scripts/deps.sh          build dependencies (OpenSSL headers, pkg-config, a C compiler)
+#   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl)
+#
+# Needs root or sudo when something is missing. The Rust toolchain itself (cargo, rustc
+# >= 1.89) must already be installed, e.g. with rustup.
+set -euo pipefail
+
+packages=(pkg-config libssl-dev gcc make)
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(skopeo gnupg openssl)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]})); then
+    echo "deps: installing ${missing[*]}" >&2
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "deps: cargo not found; install Rust (>= 1.89) with rustup: https://rustup.rs" >&2
+    exit 1
+fi
