@@ -1,0 +1,113 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[layercrypt] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'layercrypt'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'layercrypt'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand encrypt 'Encrypt the layers of images for one or more recipients'
+            cand decrypt 'Decrypt the encrypted layers of images with private keys'
+            cand inspect 'Show, per platform and layer, what is encrypted and for whom'
+            cand completions 'Print a shell completion script'
+            cand man 'Print the man page (roff) on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'layercrypt;encrypt'= {
+            cand -r 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)'
+            cand --recipient 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)'
+            cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
+            cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
+            cand -j 'Worker threads (default: one per CPU core)'
+            cand --jobs 'Worker threads (default: one per CPU core)'
+            cand --dry-run 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
+            cand --json 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+            cand --verbose 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'layercrypt;decrypt'= {
+            cand -k 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)'
+            cand --key 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)'
+            cand --key-dir 'Use every private key file in DIR (repeatable)'
+            cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own'
+            cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
+            cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
+            cand -j 'Worker threads (default: one per CPU core)'
+            cand --jobs 'Worker threads (default: one per CPU core)'
+            cand --dry-run 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
+            cand --json 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+            cand --verbose 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'layercrypt;inspect'= {
+            cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
+            cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
+            cand --json 'Print JSON (schema in the README) instead of a table'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'layercrypt;completions'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'layercrypt;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'layercrypt;help'= {
+            cand encrypt 'Encrypt the layers of images for one or more recipients'
+            cand decrypt 'Decrypt the encrypted layers of images with private keys'
+            cand inspect 'Show, per platform and layer, what is encrypted and for whom'
+            cand completions 'Print a shell completion script'
+            cand man 'Print the man page (roff) on stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'layercrypt;help;encrypt'= {
+        }
+        &'layercrypt;help;decrypt'= {
+        }
+        &'layercrypt;help;inspect'= {
+        }
+        &'layercrypt;help;completions'= {
+        }
+        &'layercrypt;help;man'= {
+        }
+        &'layercrypt;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

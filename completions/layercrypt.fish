@@ -1,0 +1,71 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_layercrypt_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_layercrypt_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_layercrypt_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_layercrypt_using_subcommand
+    set -l cmd (__fish_layercrypt_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s r -l recipient -d 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s q -l quiet -d 'Print only errors'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s k -l key -d 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l key-dir -d 'Use every private key file in DIR (repeatable)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s q -l quiet -d 'Print only errors'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -d 'Print JSON (schema in the README) instead of a table'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand man" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand man" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
