@@ -92,6 +92,39 @@ fn decrypting_skopeo_fixtures_restores_the_original_byte_for_byte() {
     }
 }
 
+/// The five-recipient skopeo sample also carries OpenPGP and PKCS#7 entries, which this
+/// version cannot use; each of its JWE keys still opens it, to the original manifest bytes.
+#[test]
+fn images_with_other_schemes_beside_jwe_decrypt_with_a_jwe_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = testdata("samples/small-multi");
+    for k in ["rsa2048.pem", "ec256.pem", "ec384.pem"] {
+        let out = tmp.path().join(k);
+        layercrypt()
+            .args(["decrypt", "-k"])
+            .arg(sample.join("keys").join(k))
+            .arg(oci(&sample.join("image"), "v1"))
+            .arg(oci(&out, "v1"))
+            .assert()
+            .success();
+        assert_eq!(
+            Layout(out).entry("v1")["digest"],
+            "sha256:6ff94ca744fc42c4cbbd31a030d668f875b29bfc6ca5c2a887503afb24cd8aea"
+        );
+    }
+    // With only the PGP key there is nothing this version can use, and it says so.
+    let out = layercrypt()
+        .args(["decrypt", "-k"])
+        .arg(sample.join("keys/gpg-secring.gpg"))
+        .arg(oci(&sample.join("image"), "v1"))
+        .arg(oci(&tmp.path().join("pgp"), "v1"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr_of(&out).contains("OpenPGP"), "{}", stderr_of(&out));
+}
+
 /// Passphrase-protected keys, with the passphrase from a file, the environment or inline.
 #[test]
 fn passphrase_protected_keys_open_skopeo_fixtures() {
@@ -999,4 +1032,215 @@ fn completions_in_the_repository_match_the_binary() {
         .stdout
         .clone();
     assert!(String::from_utf8(man).unwrap().contains(".TH layercrypt"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Less common image shapes
+
+/// index.json → index → index → manifests: encryption rewrites every level, decryption
+/// restores every level byte for byte, and `--platform` reaches through the nesting.
+#[test]
+fn nested_indexes_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy("plain", tmp.path());
+    let layout = Layout(dir.clone());
+    // Wrap the `multi` index in one more index.
+    let inner = layout.entry("multi");
+    let outer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": inner["mediaType"], "digest": inner["digest"], "size": inner["size"]}],
+    });
+    let bytes = mkimage::go_json(&outer);
+    let digest = digest_of(&bytes);
+    fs::write(layout.blob_path(&digest), &bytes).unwrap();
+    let mut index = layout.index();
+    index["manifests"][1]["digest"] = Value::from(digest.clone());
+    index["manifests"][1]["size"] = Value::from(bytes.len());
+    fs::write(dir.join("index.json"), mkimage::go_json(&index)).unwrap();
+    let before = snapshot(&dir);
+
+    layercrypt()
+        .args([
+            "encrypt",
+            "-r",
+            &format!("jwe:{}", key("ec256.pub.pem")),
+            "--platform",
+            "linux/amd64",
+        ])
+        .arg(oci(&dir, "multi"))
+        .assert()
+        .success();
+    let after = Layout(dir.clone());
+    let manifests = after.manifests("multi");
+    assert_eq!(manifests.len(), 2);
+    assert!(
+        manifests[0].2["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["mediaType"].as_str().unwrap().ends_with("+encrypted"))
+    );
+    assert!(
+        manifests[1].2["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| !l["mediaType"].as_str().unwrap().ends_with("+encrypted"))
+    );
+    assert_ne!(after.entry("multi")["digest"], digest.as_str());
+
+    layercrypt()
+        .args(["decrypt", "-k", &key("ec256.pem")])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert_eq!(snapshot(&dir), before);
+}
+
+/// Only an OCI manifest can carry encrypted layers: a Docker schema 2 manifest becomes an OCI
+/// one (config and layer media types too), as containers/image does, and skopeo reads it.
+#[test]
+fn docker_schema2_manifests_become_oci_when_encrypted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy("plain", tmp.path());
+    let layout = Layout(dir.clone());
+    layout.edit_manifest("v1", |m| {
+        m["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.v2+json");
+        m["config"]["mediaType"] = Value::from("application/vnd.docker.container.image.v1+json");
+        for l in m["layers"].as_array_mut().unwrap() {
+            l["mediaType"] = Value::from("application/vnd.docker.image.rootfs.diff.tar.gzip");
+        }
+    });
+    let mut index = layout.index();
+    index["manifests"][0]["mediaType"] =
+        Value::from("application/vnd.docker.distribution.manifest.v2+json");
+    fs::write(dir.join("index.json"), mkimage::go_json(&index)).unwrap();
+
+    let enc = tmp.path().join("enc");
+    layercrypt()
+        .args([
+            "encrypt",
+            "--layer",
+            "0",
+            "-r",
+            &format!("jwe:{}", key("rsa2048.pub.pem")),
+        ])
+        .arg(oci(&dir, "v1"))
+        .arg(oci(&enc, "v1"))
+        .assert()
+        .success();
+    let out = Layout(enc.clone());
+    let entry = out.entry("v1");
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let manifest = out.json(entry["digest"].as_str().unwrap());
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        ]
+    );
+    skopeo_ok(&[
+        "copy",
+        "--decryption-key",
+        &key("rsa2048.pem"),
+        &oci(&enc, "v1"),
+        &oci(&tmp.path().join("dec"), "v1"),
+    ]);
+}
+
+/// The digest recorded in the private options is only informational (skopeo records the
+/// source digest even when it recompressed); a mismatch is reported, not fatal.
+#[test]
+fn a_recorded_digest_that_differs_is_a_warning() {
+    use base64::Engine as _;
+    use layercrypt::cipher::{Encryptor, LayerSecrets, public_options};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy("plain", tmp.path());
+    let layout = Layout(dir.clone());
+    let plain_layer = layout.layers("v1")[2]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut data = layout.blob(&plain_layer);
+    let secrets = LayerSecrets::generate().unwrap();
+    let mut e = Encryptor::new(&secrets);
+    e.apply(&mut data);
+    let hmac = e.finish();
+    let recorded = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let private = secrets.private_options(recorded).to_json();
+    let pubkey =
+        layercrypt::keys::PublicKey::from_bytes(&fs::read(key("rsa2048.pub.pem")).unwrap())
+            .unwrap();
+    let jwe = b64
+        .encode(layercrypt::keywrap::jwe::wrap(std::slice::from_ref(&pubkey), &private).unwrap());
+    let pubopts = b64.encode(public_options(hmac).to_json());
+    layout.replace_layer("v1", 2, &data);
+    layout.edit_manifest("v1", |m| {
+        let l = &mut m["layers"][2];
+        l["mediaType"] = Value::from("application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
+        l["annotations"]["org.opencontainers.image.enc.keys.jwe"] = Value::from(jwe);
+        l["annotations"]["org.opencontainers.image.enc.pubopts"] = Value::from(pubopts);
+    });
+    let out = layercrypt()
+        .args(["decrypt", "-k", &key("rsa2048.pem")])
+        .arg(oci(&dir, "v1"))
+        .arg(oci(&tmp.path().join("dec"), "v1"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("warning: ") && err.contains(recorded) && err.contains(&plain_layer),
+        "{err}"
+    );
+    assert_eq!(
+        Layout(tmp.path().join("dec")).entry("v1")["digest"],
+        PLAIN_V1
+    );
+}
+
+#[test]
+fn a_file_that_is_no_key_says_what_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes.txt");
+    fs::write(&notes, "hello\n").unwrap();
+    let empty = tmp.path().join("empty.pem");
+    fs::write(&empty, "").unwrap();
+    for (file, what) in [
+        (&notes, "not a key format layercrypt recognises"),
+        (&empty, "this file is empty"),
+    ] {
+        assert_refused(
+            &[
+                "encrypt".into(),
+                "-r".into(),
+                format!("jwe:{}", file.display()),
+                oci(&testdata("images/plain"), "v1"),
+                oci(&tmp.path().join("o"), "v1"),
+            ],
+            &[what, "expected a public key"],
+        );
+    }
 }
