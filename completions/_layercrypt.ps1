@@ -34,8 +34,9 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             break
         }
         'layercrypt;encrypt' {
-            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)')
-            [CompletionResult]::new('--recipient', '--recipient', [CompletionResultType]::ParameterName, 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]')
+            [CompletionResult]::new('--recipient', '--recipient', [CompletionResultType]::ParameterName, 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]')
+            [CompletionResult]::new('--gpg-homedir', '--gpg-homedir', [CompletionResultType]::ParameterName, 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)')
             [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched')
             [CompletionResult]::new('--layer', '--layer', [CompletionResultType]::ParameterName, 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Worker threads (default: one per CPU core)')
@@ -53,10 +54,12 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             break
         }
         'layercrypt;decrypt' {
-            [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)')
-            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)')
-            [CompletionResult]::new('--key-dir', '--key-dir', [CompletionResultType]::ParameterName, 'Use every private key file in DIR (repeatable)')
-            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Passphrase for encrypted keys that name no passphrase source of their own')
+            [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file')
+            [CompletionResult]::new('--key-dir', '--key-dir', [CompletionResultType]::ParameterName, 'Use every key file below DIR (repeatable; what is not a key is skipped)')
+            [CompletionResult]::new('--dec-recipient', '--dec-recipient', [CompletionResultType]::ParameterName, 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)')
+            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)')
+            [CompletionResult]::new('--gpg-homedir', '--gpg-homedir', [CompletionResultType]::ParameterName, 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)')
             [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched')
             [CompletionResult]::new('--layer', '--layer', [CompletionResultType]::ParameterName, 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Worker threads (default: one per CPU core)')
@@ -74,6 +77,8 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             break
         }
         'layercrypt;inspect' {
+            [CompletionResult]::new('--dec-recipient', '--dec-recipient', [CompletionResultType]::ParameterName, 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)')
+            [CompletionResult]::new('--gpg-homedir', '--gpg-homedir', [CompletionResultType]::ParameterName, 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)')
             [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched')
             [CompletionResult]::new('--layer', '--layer', [CompletionResultType]::ParameterName, 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (schema in the README) instead of a table')

@@ -87,7 +87,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__decrypt)
-            opts="-k -j -q -v -h -V --key --key-dir --passphrase-file --platform --layer --dry-run --json --jobs --quiet --verbose --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,7 +105,15 @@ _layercrypt() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --dec-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -133,7 +141,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__encrypt)
-            opts="-r -j -q -v -h -V --recipient --platform --layer --dry-run --json --jobs --quiet --verbose --help --version"
+            opts="-r -j -q -v -h -V --recipient --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,6 +152,10 @@ _layercrypt() {
                     return 0
                     ;;
                 -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -269,12 +281,20 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__inspect)
-            opts="-h -V --json --platform --layer --help --version"
+            opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --dec-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --platform)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

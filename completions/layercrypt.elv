@@ -30,8 +30,9 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'layercrypt;encrypt'= {
-            cand -r 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)'
-            cand --recipient 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)'
+            cand -r 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]'
+            cand --recipient 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]'
+            cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
             cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
             cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
             cand -j 'Worker threads (default: one per CPU core)'
@@ -48,10 +49,12 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand --version 'Print version'
         }
         &'layercrypt;decrypt'= {
-            cand -k 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)'
-            cand --key 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)'
-            cand --key-dir 'Use every private key file in DIR (repeatable)'
-            cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own'
+            cand -k 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
+            cand --key 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
+            cand --key-dir 'Use every key file below DIR (repeatable; what is not a key is skipped)'
+            cand --dec-recipient 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)'
+            cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)'
+            cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
             cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
             cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
             cand -j 'Worker threads (default: one per CPU core)'
@@ -68,6 +71,8 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand --version 'Print version'
         }
         &'layercrypt;inspect'= {
+            cand --dec-recipient 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)'
+            cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
             cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
             cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
             cand --json 'Print JSON (schema in the README) instead of a table'

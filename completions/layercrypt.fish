@@ -32,7 +32,8 @@ complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "inspect" -d '
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s r -l recipient -d 'A recipient: jwe:PUBLIC-KEY-FILE (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s r -l recipient -d 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
@@ -42,9 +43,11 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s q -l q
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s V -l version -d 'Print version'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s k -l key -d 'A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR (repeatable)' -r
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l key-dir -d 'Use every private key file in DIR (repeatable)' -r -F
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
@@ -54,6 +57,8 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s q -l q
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l dec-recipient -d 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -d 'Print JSON (schema in the README) instead of a table'

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::image::Platform;
 use crate::inspect::{self, InspectReport};
 use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
-use crate::keywrap::Recipient;
+use crate::keywrap::{DescribeContext, Environment, Registry};
 use crate::plan::{LayerSelector, Operation, Selection};
 use crate::store::ImageRef;
 
@@ -136,10 +136,20 @@ pub struct CommonArgs {
     pub verbose: bool,
 }
 
+/// `--gpg-homedir`.
+#[derive(Debug, Args)]
+pub struct GpgArgs {
+    /// GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg).
+    #[arg(long = "gpg-homedir", value_name = "DIR")]
+    pub gpg_homedir: Option<PathBuf>,
+}
+
 /// `encrypt` arguments.
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
-    /// A recipient: jwe:PUBLIC-KEY-FILE (repeatable).
+    /// A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE,
+    /// pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE,
+    /// provider:NAME[:ARGS].
     #[arg(
         short = 'r',
         long = "recipient",
@@ -147,6 +157,9 @@ pub struct EncryptArgs {
         required = true
     )]
     pub recipients: Vec<String>,
+    /// OpenPGP settings.
+    #[command(flatten)]
+    pub gpg: GpgArgs,
     /// Platform and layer selection.
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -164,16 +177,24 @@ pub struct EncryptArgs {
 /// Key arguments.
 #[derive(Debug, Args)]
 pub struct KeyArgs {
-    /// A private key: FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR
-    /// (repeatable).
+    /// A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR,
+    /// or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate
+    /// (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file.
     #[arg(short = 'k', long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
-    /// Use every private key file in DIR (repeatable).
+    /// Use every key file below DIR (repeatable; what is not a key is skipped).
     #[arg(long = "key-dir", value_name = "DIR")]
     pub key_dirs: Vec<PathBuf>,
-    /// Passphrase for encrypted keys that name no passphrase source of their own.
+    /// A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable).
+    #[arg(long = "dec-recipient", value_name = "pkcs7:CERT")]
+    pub dec_recipients: Vec<String>,
+    /// Passphrase for encrypted keys that name no passphrase source of their own (default:
+    /// ask on the terminal).
     #[arg(long = "passphrase-file", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// OpenPGP settings.
+    #[command(flatten)]
+    pub gpg: GpgArgs,
 }
 
 /// `decrypt` arguments.
@@ -202,6 +223,13 @@ pub struct InspectArgs {
     /// Print JSON (schema in the README) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE
+    /// (repeatable).
+    #[arg(long = "dec-recipient", value_name = "pkcs7:CERT")]
+    pub dec_recipients: Vec<String>,
+    /// OpenPGP settings (user ids of key ids are looked up there).
+    #[command(flatten)]
+    pub gpg: GpgArgs,
     /// Platform and layer selection.
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -251,17 +279,16 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Encrypt(args) => {
-            let recipients = args
-                .recipients
-                .iter()
-                .map(|spec| {
-                    Recipient::load(spec).map_err(|source| Error::Recipient {
-                        spec: spec.clone(),
-                        source,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let registry = registry(&args.gpg, args.common.quiet)?;
+            let recipients =
+                registry
+                    .load_recipients(&args.recipients)
+                    .map_err(|f| Error::Recipient {
+                        spec: f.spec,
+                        source: f.error,
+                    })?;
             let request = Request {
+                registry,
                 source: parse_ref(&args.source)?,
                 destination: args.destination.as_deref().map(parse_ref).transpose()?,
                 selection: selection(&args.selection)?,
@@ -279,17 +306,30 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 .map(|k| KeySpec::parse(k))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(Error::from)?;
+            let registry = registry(&args.keys.gpg, args.common.quiet)?;
             let options = KeyOptions {
                 passphrase_file: args.keys.passphrase_file.clone(),
+                prompt: interactive(),
             };
-            let (keys, skipped) =
-                load_key_ring(&specs, &args.keys.key_dirs, &options).map_err(Error::from)?;
+            let (mut keys, skipped) = load_key_ring(
+                &specs,
+                &args.keys.key_dirs,
+                &args.keys.dec_recipients,
+                &options,
+            )
+            .map_err(Error::from)?;
+            // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
+            keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
+                && args.keys.key_dirs.is_empty()
+                && args.keys.dec_recipients.is_empty();
+            keys.gpg_passphrase = options.fallback_passphrase();
             if args.common.verbose {
                 for s in skipped {
                     eprintln!("note: {s}");
                 }
             }
             let request = Request {
+                registry,
                 source: parse_ref(&args.source)?,
                 destination: args.destination.as_deref().map(parse_ref).transpose()?,
                 selection: selection(&args.selection)?,
@@ -300,7 +340,24 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             execute(&request, &args.common)
         }
         Command::Inspect(args) => {
-            let report = inspect::inspect(&parse_ref(&args.source)?, &selection(&args.selection)?)?;
+            let registry = registry(&args.gpg, args.json)?;
+            let (ring, _) = load_key_ring(&[], &[], &args.dec_recipients, &KeyOptions::default())
+                .map_err(Error::from)?;
+            let context = DescribeContext {
+                certificates: ring
+                    .certificates
+                    .into_iter()
+                    .map(|c| c.certificate)
+                    .collect(),
+                gpg_homedir: Environment::from_process(args.gpg.gpg_homedir.clone()).gpg_homedir,
+                use_gpg: true,
+            };
+            let report = inspect::inspect(
+                &parse_ref(&args.source)?,
+                &selection(&args.selection)?,
+                &registry,
+                &context,
+            )?;
             let mut out = io::stdout().lock();
             if args.json {
                 serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
@@ -330,6 +387,23 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// The schemes of this run; configuration warnings go to stderr unless `quiet`.
+fn registry(gpg: &GpgArgs, quiet: bool) -> Result<Registry, Error> {
+    let registry = Registry::new(&Environment::from_process(gpg.gpg_homedir.clone()))?;
+    if !quiet {
+        for w in registry.warnings() {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(registry)
+}
+
+/// Whether passphrases may be asked for on the terminal.
+fn interactive() -> bool {
+    use std::io::IsTerminal;
+    io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
 fn parse_ref(text: &str) -> Result<ImageRef, Error> {

@@ -28,7 +28,7 @@ use crate::format::{
     OCI_INDEX, OCI_MANIFEST, PUBOPTS_ANNOTATION, REF_NAME_ANNOTATION, encode_base64,
 };
 use crate::image::{Descriptor, Image, Node, TopIndex, load_node, reachable};
-use crate::keywrap::wrap_for;
+use crate::keywrap::{Registry, wrap_for};
 use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
 use crate::store::oci::{LockMode, OciLayout, OciLayoutWriter};
 use crate::store::{BlobSource, ImageRef, StoreError, StoreWriter};
@@ -51,6 +51,8 @@ pub struct Request {
     pub jobs: Option<usize>,
     /// Build and return the plan, change nothing.
     pub dry_run: bool,
+    /// The key-wrap schemes of this run.
+    pub registry: Registry,
 }
 
 /// Something worth telling the user while the engine works.
@@ -226,6 +228,12 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     }
     if let Operation::Decrypt { keys } = &request.operation
         && keys.is_empty()
+        && keys.providers.is_empty()
+        && !keys.use_gpg
+        && request
+            .registry
+            .wrappers()
+            .all(|w| !w.id().starts_with("provider."))
     {
         return Err(Error::NoKeys);
     }
@@ -257,6 +265,7 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         images,
         &request.selection,
         &request.operation,
+        &request.registry,
     )?;
     let destination_name = dst.map_or_else(|| request.source.to_string(), ToString::to_string);
 
@@ -289,6 +298,7 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         source: &source,
         dest: writer.as_ref(),
         operation: &request.operation,
+        registry: &request.registry,
         events,
     };
     let outputs = pool.install(|| {
@@ -548,6 +558,7 @@ struct Execution<'a> {
     source: &'a dyn BlobSource,
     dest: &'a dyn StoreWriter,
     operation: &'a Operation,
+    registry: &'a Registry,
     events: &'a (dyn Fn(Event) + Sync),
 }
 
@@ -561,7 +572,7 @@ impl Execution<'_> {
                 // Wrap first: it needs only the key, nonce and source digest, and a recipient
                 // problem should fail before any data is written.
                 let private = secrets.private_options(&job.source.digest.to_string());
-                let mut annotations = wrap_for(recipients, &private.to_json())
+                let mut annotations = wrap_for(self.registry, recipients, &private.to_json())
                     .map_err(|e| layer_err(LayerError::Wrap(e)))?;
                 let mut encryptor = Encryptor::new(&secrets);
                 let (digest, size) = self

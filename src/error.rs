@@ -7,7 +7,7 @@ use crate::format::json::JsonError;
 use crate::format::options::OptionsError;
 use crate::image::ImageError;
 use crate::keys::source::KeySourceError;
-use crate::keywrap::{RecipientError, UnwrapError, WrapError};
+use crate::keywrap::{RecipientError, RegistryError, UnwrapError, WrapError};
 use crate::plan::LayerRef;
 use crate::store::StoreError;
 
@@ -54,6 +54,9 @@ pub enum Error {
     /// A decryption key cannot be used.
     #[error(transparent)]
     Key(#[from] KeySourceError),
+    /// The key-wrap schemes could not be set up (a broken provider configuration).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// Encrypting needs at least one recipient.
     #[error("no recipients given")]
     NoRecipients,

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::error::Error;
 use crate::format::{ENC_ANNOTATION_PREFIX, LayerType, classify_layer};
 use crate::image::TopIndex;
-use crate::keywrap::{RecipientInfo, describe_layer};
+use crate::keywrap::{DescribeContext, RecipientInfo, Registry, describe_layer};
 use crate::plan::{self, Selection};
 use crate::store::oci::{LockMode, OciLayout};
 use crate::store::{BlobSource, ImageRef};
@@ -77,8 +77,14 @@ pub struct InspectLayer {
     pub problems: Vec<String>,
 }
 
-/// Inspect the images of `source` selected by `selection`.
-pub fn inspect(source: &ImageRef, selection: &Selection) -> Result<InspectReport, Error> {
+/// Inspect the images of `source` selected by `selection`; `context` helps to name
+/// recipients (certificates for PKCS#7 subjects, the GnuPG home for OpenPGP user ids).
+pub fn inspect(
+    source: &ImageRef,
+    selection: &Selection,
+    registry: &Registry,
+    context: &DescribeContext,
+) -> Result<InspectReport, Error> {
     let ImageRef::Oci { path, reference } = source else {
         return Err(Error::Unsupported(format!("inspecting {source}")));
     };
@@ -111,7 +117,7 @@ pub fn inspect(source: &ImageRef, selection: &Selection) -> Result<InspectReport
                     let mut schemes = Vec::new();
                     let mut recipients = Vec::new();
                     let mut problems = Vec::new();
-                    for (scheme, described) in describe_layer(&annotations) {
+                    for (scheme, described) in describe_layer(registry, &annotations, context) {
                         match described {
                             Ok(r) => recipients.extend(r),
                             Err(e) => problems.push(format!("{scheme}: {e}")),

@@ -9,6 +9,8 @@
 //!   [`engine::run`]. It plans first ([`plan`]: nothing is written if the request cannot be
 //!   satisfied), then streams each selected layer once, in parallel, and commits the new
 //!   `index.json` last.
+//! - Resolve recipients and pick schemes: [`keywrap::Registry`]; load decryption keys:
+//!   [`keys::source::load_key_ring`].
 //! - See who can open what: [`inspect::inspect`].
 //! - Work with the wire format directly: [`cipher`] (the `AES_256_CTR_HMAC_SHA256` layer
 //!   cipher over `Read`/`Write` or in place), [`format`] (options JSON, annotations, media
@@ -22,20 +24,24 @@
 //!
 //! ```no_run
 //! use layercrypt::engine::{self, Request};
-//! use layercrypt::keywrap::Recipient;
+//! use layercrypt::keywrap::{Environment, Registry};
 //! use layercrypt::plan::{Operation, Selection};
 //! use layercrypt::store::ImageRef;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The schemes, configured as ocicrypt configures them (GnuPG home, key providers, PKCS#11).
+//! let registry = Registry::new(&Environment::from_process(None))?;
+//! let recipients = registry
+//!     .load_recipients(&["jwe:alice.pub.pem".to_string()])
+//!     .map_err(|f| f.error)?;
 //! let request = Request {
 //!     source: ImageRef::parse("oci:app:v1")?,
 //!     destination: Some(ImageRef::parse("oci:app-encrypted:v1")?),
 //!     selection: Selection::default(),
-//!     operation: Operation::Encrypt {
-//!         recipients: vec![Recipient::load("jwe:alice.pub.pem")?],
-//!     },
+//!     operation: Operation::Encrypt { recipients },
 //!     jobs: None,
 //!     dry_run: false,
+//!     registry,
 //! };
 //! let outcome = engine::run(&request, &|event| eprintln!("{event:?}"))?;
 //! # let _ = outcome;

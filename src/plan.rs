@@ -20,7 +20,7 @@ use crate::format::{
     classify_layer, decode_base64_go,
 };
 use crate::image::{Descriptor, Image, ManifestNode, Platform};
-use crate::keywrap::{KeyRing, Recipient, unwrap_layer};
+use crate::keywrap::{KeyRing, Recipient, Registry, unwrap_layer};
 
 /// Which layers of which manifests to work on.
 #[derive(Clone, Debug, Default)]
@@ -263,6 +263,7 @@ pub fn build(
     images: Vec<Image>,
     selection: &Selection,
     operation: &Operation,
+    registry: &Registry,
 ) -> Result<Plan, Error> {
     check_platforms_exist(store, &images, selection)?;
     let mut plans = Vec::with_capacity(images.len());
@@ -290,7 +291,7 @@ pub fn build(
                 } else if !chosen[index] {
                     LayerAction::Keep(KeepReason::LayerNotSelected)
                 } else {
-                    decide(desc, &at, operation, &mut jobs, &mut job_of)?
+                    decide(desc, &at, operation, registry, &mut jobs, &mut job_of)?
                 };
                 layers.push(LayerPlan {
                     index,
@@ -437,6 +438,7 @@ fn decide(
     desc: &Descriptor,
     at: &LayerRef,
     operation: &Operation,
+    registry: &Registry,
     jobs: &mut Vec<Job>,
     job_of: &mut HashMap<Digest, usize>,
 ) -> Result<LayerAction, Error> {
@@ -472,7 +474,7 @@ fn decide(
                 return Ok(LayerAction::Decrypt(job));
             }
             let layer_err = |source| Error::layer(at, source);
-            let work = unwrap_for_decryption(desc, keys, plain).map_err(layer_err)?;
+            let work = unwrap_for_decryption(registry, desc, keys, plain).map_err(layer_err)?;
             jobs.push(Job {
                 source: desc.clone(),
                 at: at.clone(),
@@ -486,6 +488,7 @@ fn decide(
 
 /// Unwrap and check everything needed to decrypt a layer.
 pub fn unwrap_for_decryption(
+    registry: &Registry,
     desc: &Descriptor,
     keys: &KeyRing,
     plain_media_type: String,
@@ -498,7 +501,7 @@ pub fn unwrap_for_decryption(
     let pubopts_json = decode_base64_go(&pubopts_b64)
         .map_err(|e| LayerError::BadPublicOptionsBase64(e.to_string()))?;
     let public = PublicOptions::from_json(&pubopts_json).map_err(LayerError::Options)?;
-    let unwrapped = unwrap_layer(&annotations, keys).map_err(LayerError::Unwrap)?;
+    let unwrapped = unwrap_layer(registry, &annotations, keys).map_err(LayerError::Unwrap)?;
     let private = PrivateOptions::from_json(&unwrapped.options).map_err(LayerError::Options)?;
     let params = DecryptionParams::from_options(&private, &public).map_err(LayerError::Cipher)?;
     Ok(JobWork::Decrypt {

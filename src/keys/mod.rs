@@ -18,7 +18,10 @@
 //!   private members) behind in memory: they live in [`Zeroizing`] buffers
 //!   (OpenSSL clears the key numbers it holds itself).
 
+pub mod certificate;
 pub mod source;
+
+pub use certificate::Certificate;
 
 use std::fmt;
 

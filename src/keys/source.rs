@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::{FileKind, KeyError, PrivateKey, sniff};
-use crate::keywrap::{KeyRing, NamedKey};
+use super::{Certificate, FileKind, KeyError, PrivateKey, sniff};
+use crate::keywrap::{KeyRing, NamedCertificate, NamedKey, ProviderKey};
 
 /// Largest key file read (real ones are a few KiB).
 const MAX_KEY_FILE: u64 = 1024 * 1024;
@@ -31,6 +31,8 @@ pub enum PassphraseSource {
     Fd(u32),
     /// An environment variable (`env=`).
     Env(String),
+    /// Ask on the terminal (only when one is attached).
+    Prompt,
 }
 
 impl fmt::Debug for PassphraseSource {
@@ -40,6 +42,7 @@ impl fmt::Debug for PassphraseSource {
             PassphraseSource::File(p) => write!(f, "File({})", p.display()),
             PassphraseSource::Fd(n) => write!(f, "Fd({n})"),
             PassphraseSource::Env(v) => write!(f, "Env({v})"),
+            PassphraseSource::Prompt => f.write_str("Prompt"),
         }
     }
 }
@@ -58,6 +61,8 @@ pub enum KeySpec {
     Provider {
         /// The provider name.
         name: String,
+        /// The arguments after `provider:NAME:`, if any.
+        args: Option<String>,
     },
 }
 
@@ -82,8 +87,8 @@ pub enum KeySourceError {
         #[source]
         source: KeyError,
     },
-    /// A key file is of a kind this version cannot use for decryption.
-    #[error("key file {} is {kind}, which this version of layercrypt cannot use for decryption", path.display())]
+    /// A key file is of a kind that cannot decrypt.
+    #[error("key file {} is {kind}, which cannot decrypt layers (a key is a private key, an X.509 certificate, an OpenPGP secret keyring or a PKCS#11 key file)", path.display())]
     UnsupportedKind {
         /// The file.
         path: PathBuf,
@@ -106,9 +111,6 @@ pub enum KeySourceError {
         /// What is wrong.
         reason: String,
     },
-    /// Key providers are not available in this version.
-    #[error("key provider `{0}`: key providers are not supported by this version of layercrypt")]
-    ProviderUnsupported(String),
 }
 
 impl KeySourceError {
@@ -180,7 +182,10 @@ impl KeySpec {
     /// Parse a `-k` argument.
     pub fn parse(spec: &str) -> Result<KeySpec, KeySourceError> {
         if let Some(rest) = spec.strip_prefix("provider:") {
-            let name = rest.split(':').next().unwrap_or_default();
+            let (name, args) = match rest.split_once(':') {
+                Some((n, a)) => (n, Some(a.to_string())),
+                None => (rest, None),
+            };
             if name.is_empty() {
                 return Err(KeySourceError::BadSpec {
                     spec: spec.to_string(),
@@ -189,6 +194,7 @@ impl KeySpec {
             }
             return Ok(KeySpec::Provider {
                 name: name.to_string(),
+                args,
             });
         }
         // The earliest passphrase form splits file from passphrase; the passphrase itself may
@@ -236,9 +242,10 @@ impl KeySpec {
     }
 }
 
-/// Read the candidate passphrases from a source: the exact bytes, and, when they end in a
-/// newline, also without it (ocicrypt keeps the newline of `file=`; editors add one).
-fn read_passphrase(
+/// Read the candidate passphrases for the key in `key_path` from a source: the exact bytes,
+/// and, when they end in a newline, also without it (ocicrypt keeps the newline of `file=`;
+/// editors add one).
+pub fn passphrase_candidates(
     key_path: &Path,
     source: &PassphraseSource,
 ) -> Result<Vec<Zeroizing<Vec<u8>>>, KeySourceError> {
@@ -269,6 +276,14 @@ fn read_passphrase(
                 .ok_or_else(|| fail(format!("environment variable {var} is not set")))?
                 .into_encoded_bytes(),
         ),
+        PassphraseSource::Prompt => {
+            let prompt = format!("Passphrase for {}: ", key_path.display());
+            Zeroizing::new(
+                rpassword::prompt_password(prompt)
+                    .map_err(|e| fail(format!("cannot read it from the terminal: {e}")))?
+                    .into_bytes(),
+            )
+        }
     };
     let mut out = vec![raw.clone()];
     let trimmed = raw
@@ -285,6 +300,23 @@ fn read_passphrase(
 pub struct KeyOptions {
     /// Passphrase for encrypted keys that name no passphrase source of their own.
     pub passphrase_file: Option<PathBuf>,
+    /// Ask on the terminal for passphrases no other source gives.
+    pub prompt: bool,
+}
+
+impl KeyOptions {
+    /// The passphrase source for keys that name none: `--passphrase-file`, else the prompt.
+    pub fn fallback_passphrase(&self) -> Option<PassphraseSource> {
+        self.fallback()
+    }
+
+    /// The passphrase source for a key that names none: `--passphrase-file`, else the prompt.
+    fn fallback(&self) -> Option<PassphraseSource> {
+        self.passphrase_file
+            .clone()
+            .map(PassphraseSource::File)
+            .or(self.prompt.then_some(PassphraseSource::Prompt))
+    }
 }
 
 /// Read a key file, bounded in size.
@@ -334,12 +366,12 @@ pub fn load_private_key(
         Err(KeyError::PasswordRequired) => {}
         other => return other.map_err(key_err),
     }
-    let fallback = options.passphrase_file.clone().map(PassphraseSource::File);
+    let fallback = options.fallback();
     let Some(source) = passphrase.or(fallback.as_ref()) else {
         return Err(key_err(KeyError::PasswordRequired));
     };
     let mut last = KeyError::WrongPassword;
-    for candidate in read_passphrase(path, source)? {
+    for candidate in passphrase_candidates(path, source)? {
         match PrivateKey::from_bytes(&data, Some(&candidate)) {
             Ok(key) => return Ok(key),
             Err(e @ KeyError::WrongPassword) => last = e,
@@ -349,47 +381,36 @@ pub fn load_private_key(
     Err(key_err(last))
 }
 
-/// Build a key ring from `-k` specs and key directories.
+/// Build a key ring from `-k` specs, key directories and `--dec-recipient` certificates.
 ///
-/// Every file named with `-k` must be a usable private key. In a key directory, files that are
-/// not private keys (public keys, notes) are skipped and reported in the returned list.
+/// Each file goes where its kind belongs: private keys to JWE and PKCS#7, certificates to
+/// PKCS#7, OpenPGP secret keyrings to OpenPGP, ocicrypt YAML files to PKCS#11. Every file named
+/// with `-k` must be one of those. In a key directory (searched recursively, as containerd's
+/// `ctd-decoder` does) other files (public keys, notes) are skipped and reported in the
+/// returned list.
 pub fn load_key_ring(
     specs: &[KeySpec],
     key_dirs: &[PathBuf],
+    dec_recipients: &[String],
     options: &KeyOptions,
 ) -> Result<(KeyRing, Vec<String>), KeySourceError> {
     let mut ring = KeyRing::default();
     let mut skipped = Vec::new();
     for spec in specs {
         match spec {
-            KeySpec::Provider { name } => {
-                return Err(KeySourceError::ProviderUnsupported(name.clone()));
-            }
+            KeySpec::Provider { name, args } => ring.providers.push(ProviderKey {
+                name: name.clone(),
+                args: args.clone(),
+            }),
             KeySpec::File { path, passphrase } => {
-                let key = load_private_key(path, passphrase.as_ref(), options)?;
-                ring.private_keys.push(NamedKey {
-                    source: path.display().to_string(),
-                    key,
-                });
+                add_key_file(&mut ring, path, passphrase.as_ref(), options)?;
             }
         }
     }
     for dir in key_dirs {
-        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-            .map_err(|source| KeySourceError::Io {
-                path: dir.clone(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        entries.sort();
-        for path in entries {
-            match load_private_key(&path, None, options) {
-                Ok(key) => ring.private_keys.push(NamedKey {
-                    source: path.display().to_string(),
-                    key,
-                }),
+        for path in files_below(dir)? {
+            match add_key_file(&mut ring, &path, None, options) {
+                Ok(()) => {}
                 Err(KeySourceError::UnsupportedKind { kind, .. }) => {
                     skipped.push(format!("{}: skipped ({kind})", path.display()));
                 }
@@ -397,7 +418,98 @@ pub fn load_key_ring(
             }
         }
     }
+    for r in dec_recipients {
+        let Some(file) = r.strip_prefix("pkcs7:") else {
+            return Err(KeySourceError::BadSpec {
+                spec: r.clone(),
+                reason: "a decryption recipient is pkcs7:CERTIFICATE-FILE".into(),
+            });
+        };
+        let path = PathBuf::from(file);
+        let data = read_key_file(&path)?;
+        let certificate = Certificate::from_bytes(&data).map_err(|source| KeySourceError::Key {
+            path: path.clone(),
+            source,
+        })?;
+        ring.certificates.push(NamedCertificate {
+            source: path.display().to_string(),
+            certificate,
+        });
+    }
     Ok((ring, skipped))
+}
+
+/// Every regular file below `dir`, sorted, following the directory tree.
+fn files_below(dir: &Path) -> Result<Vec<PathBuf>, KeySourceError> {
+    let io = |path: &Path, source| KeySourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in fs::read_dir(&d).map_err(|e| io(&d, e))? {
+            let path = entry.map_err(|e| io(&d, e))?.path();
+            let meta = fs::metadata(&path).map_err(|e| io(&path, e))?;
+            if meta.is_dir() {
+                pending.push(path);
+            } else if meta.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Classify one key file and add it to the ring.
+fn add_key_file(
+    ring: &mut KeyRing,
+    path: &Path,
+    passphrase: Option<&PassphraseSource>,
+    options: &KeyOptions,
+) -> Result<(), KeySourceError> {
+    let data = read_key_file(path)?;
+    let source = path.display().to_string();
+    let key_err = |source| KeySourceError::Key {
+        path: path.to_path_buf(),
+        source,
+    };
+    match sniff(&data) {
+        FileKind::Certificate => {
+            let certificate = Certificate::from_bytes(&data).map_err(key_err)?;
+            ring.certificates.push(NamedCertificate {
+                source,
+                certificate,
+            });
+        }
+        FileKind::Pkcs11Yaml => {
+            let key = crate::keywrap::pkcs11::Pkcs11Key::parse(&data, &source).map_err(key_err)?;
+            ring.pkcs11_keys.push(key);
+        }
+        #[cfg(feature = "pgp")]
+        FileKind::PgpSecretKey => {
+            let passphrase = passphrase.cloned().or_else(|| options.fallback());
+            let keyring = crate::keywrap::pgp::SecretKeyring::parse(&data, &source, passphrase)
+                .map_err(key_err)?;
+            ring.pgp_keyrings.push(keyring);
+        }
+        FileKind::PrivateKey
+        | FileKind::EncryptedPrivateKey
+        | FileKind::PrivateJwk
+        | FileKind::Unknown => {
+            drop(data);
+            let key = load_private_key(path, passphrase, options)?;
+            ring.private_keys.push(NamedKey { source, key });
+        }
+        other => {
+            return Err(KeySourceError::UnsupportedKind {
+                path: path.to_path_buf(),
+                kind: other,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -443,7 +555,10 @@ mod tests {
         );
         assert_eq!(
             KeySpec::parse("provider:kbs:arg:x").unwrap(),
-            KeySpec::Provider { name: "kbs".into() }
+            KeySpec::Provider {
+                name: "kbs".into(),
+                args: Some("arg:x".into())
+            }
         );
         for bad in [
             "",
@@ -462,7 +577,7 @@ mod tests {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         fs::write(tmp.path(), b"secret\n").unwrap();
         let c =
-            read_passphrase(Path::new("k"), &PassphraseSource::File(tmp.path().into())).unwrap();
+            passphrase_candidates(Path::new("k"), &PassphraseSource::File(tmp.path().into())).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(&c[1][..], b"secret");
         let text = format!(

@@ -1545,8 +1545,41 @@ mod tests {
 pub struct JweWrapper;
 
 impl crate::keywrap::KeyWrapper for JweWrapper {
-    fn id(&self) -> &'static str {
+    fn id(&self) -> &str {
         "jwe"
+    }
+
+    fn recipients(
+        &self,
+        values: &[crate::keywrap::RecipientSpec],
+    ) -> Result<Vec<crate::keywrap::Recipient>, crate::keywrap::RecipientFailure> {
+        use crate::keywrap::{Recipient, RecipientError, RecipientFailure, RecipientKind};
+        values
+            .iter()
+            .map(|v| {
+                let fail = |error| RecipientFailure {
+                    spec: v.spec.clone(),
+                    error,
+                };
+                let data = std::fs::read(&v.value).map_err(|source| {
+                    fail(RecipientError::Io {
+                        path: v.value.clone(),
+                        source,
+                    })
+                })?;
+                let key = PublicKey::from_bytes(&data).map_err(|source| {
+                    fail(RecipientError::Key {
+                        path: v.value.clone(),
+                        source,
+                    })
+                })?;
+                Ok(Recipient {
+                    spec: v.spec.clone(),
+                    scheme: "jwe".into(),
+                    kind: RecipientKind::Jwe(key),
+                })
+            })
+            .collect()
     }
 
     fn wrap(
@@ -1556,12 +1589,13 @@ impl crate::keywrap::KeyWrapper for JweWrapper {
     ) -> Result<Vec<u8>, crate::keywrap::WrapError> {
         let keys: Vec<PublicKey> = recipients
             .iter()
-            .map(|r| match &r.kind {
-                crate::keywrap::RecipientKind::Jwe(k) => k.clone(),
+            .filter_map(|r| match &r.kind {
+                crate::keywrap::RecipientKind::Jwe(k) => Some(k.clone()),
+                _ => None,
             })
             .collect();
         wrap(&keys, options).map_err(|e| crate::keywrap::WrapError {
-            scheme: "jwe",
+            scheme: "jwe".into(),
             reason: e.to_string(),
         })
     }
@@ -1574,39 +1608,45 @@ impl crate::keywrap::KeyWrapper for JweWrapper {
         &self,
         keys: &crate::keywrap::KeyRing,
         blob: &[u8],
-    ) -> Result<crate::keywrap::Unwrapped, String> {
+    ) -> Result<crate::keywrap::Unwrapped, crate::keywrap::UnwrapFailure> {
+        use crate::keywrap::{Attempt, UnwrapFailure, Unwrapped};
         // Structural problems are reported once, not once per key.
-        let info = describe(blob).map_err(|e| e.to_string())?;
-        // One key at a time, so the caller learns which key opened the layer. A key that fits
-        // but fails for another reason (a tampered JWE, say) is worth reporting by name.
-        let mut problems = Vec::new();
+        let info = describe(blob).map_err(|e| UnwrapFailure::Malformed(e.to_string()))?;
+        let m = info.recipients.len();
+        // One key at a time, so the caller learns which key opened the layer, and each key
+        // that did not gets its own reason.
+        let mut attempts = Vec::new();
         for named in &keys.private_keys {
             match unwrap(blob, std::slice::from_ref(&named.key)) {
                 Ok(options) => {
-                    return Ok(crate::keywrap::Unwrapped {
+                    return Ok(Unwrapped {
                         options,
                         scheme: "jwe".into(),
                         key: named.source.clone(),
                     });
                 }
-                Err(JweError::NoMatchingKey { .. }) => {}
-                Err(e) => problems.push(format!("{}: {e}", named.source)),
+                Err(JweError::NoMatchingKey { .. }) => attempts.push(Attempt {
+                    key: named.source.clone(),
+                    reason: format!(
+                        "{} key is not any of the {m} recipient{}",
+                        named.key.kind(),
+                        if m == 1 { "" } else { "s" }
+                    ),
+                }),
+                Err(e) => attempts.push(Attempt {
+                    key: named.source.clone(),
+                    reason: e.to_string(),
+                }),
             }
         }
-        let n = keys.private_keys.len();
-        let m = info.recipients.len();
-        let mut message = format!(
-            "{n} key{} tried against {m} recipient{}, none matched",
-            if n == 1 { "" } else { "s" },
-            if m == 1 { "" } else { "s" }
-        );
-        if !problems.is_empty() {
-            message = format!("{message}; {}", problems.join("; "));
-        }
-        Err(message)
+        Err(UnwrapFailure::NotOpened(attempts))
     }
 
-    fn describe(&self, blob: &[u8]) -> Result<Vec<crate::keywrap::RecipientInfo>, String> {
+    fn describe(
+        &self,
+        blob: &[u8],
+        _context: &crate::keywrap::DescribeContext,
+    ) -> Result<Vec<crate::keywrap::RecipientInfo>, String> {
         let info = describe(blob).map_err(|e| e.to_string())?;
         Ok(info
             .recipients
@@ -1616,6 +1656,7 @@ impl crate::keywrap::KeyWrapper for JweWrapper {
                 algorithm: Some(r.alg),
                 key_id: r.kid,
                 curve: r.curve,
+                ..Default::default()
             })
             .collect())
     }

@@ -1,62 +1,234 @@
 //! Key wrapping: protecting a layer's private options for recipients, and recovering them with
 //! keys.
 //!
-//! Each scheme (`jwe` today) is one module behind the [`KeyWrapper`] trait: wrap for its
-//! recipients, unwrap with the keys it can use, and describe a wrapped blob for `inspect`.
-//! Adding a scheme means one module and one line in [`wrappers`].
+//! Each scheme is one module behind the [`KeyWrapper`] trait: resolve its recipients, wrap for
+//! them, unwrap with the keys it can use, and describe a wrapped blob for `inspect`. The
+//! [`Registry`] holds the schemes of a run: `jwe`, `pgp` (cargo feature `pgp`), `pkcs7`,
+//! `pkcs11`, and one `provider.NAME` per configured key provider. Adding a scheme means one
+//! module and one line in [`Registry::new`].
 //!
 //! Unwrapping follows ocicrypt, but does not give up early: every scheme annotation on the
 //! layer, every comma-separated entry and every key is tried before reporting failure, and the
-//! failure says which schemes were present and why each failed. Unwrapped options are returned
-//! in zeroizing buffers; nothing here logs key material.
+//! failure names each key tried and why it did not open the layer. Unwrapped options are
+//! returned in zeroizing buffers; nothing here logs key material.
 
 pub mod jwe;
+#[cfg(feature = "pgp")]
+pub mod pgp;
+pub mod pkcs11;
+pub mod pkcs7;
+pub mod provider;
 
 use std::fmt;
+use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
 use crate::format::json::JsonObject;
 use crate::format::{Envelope, EnvelopeError, keys_annotation, scheme_of_annotation};
-use crate::keys::{KeyError, PrivateKey, PublicKey};
+use crate::keys::source::PassphraseSource;
+use crate::keys::{Certificate, KeyError, PrivateKey, PublicKey};
+
+/// What the schemes need from the environment: where GnuPG keeps its keys, where the
+/// key-provider and PKCS#11 configurations are.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    /// GnuPG home (`--gpg-homedir`, else `$GNUPGHOME`, else gpg's default).
+    pub gpg_homedir: Option<PathBuf>,
+    /// Key-provider configuration (`OCICRYPT_KEYPROVIDER_CONFIG`); `None`: no providers.
+    pub keyprovider_config: Option<PathBuf>,
+    /// PKCS#11 module policy (`OCICRYPT_CONFIG`: a path, or `internal`); `None`: search
+    /// `$XDG_CONFIG_HOME/ocicrypt.conf`, `~/.config/ocicrypt.conf`, `/etc/ocicrypt.conf`.
+    pub pkcs11_config: Option<String>,
+    /// OAEP hash for PKCS#11 wrapping (`OCICRYPT_OAEP_HASHALG`: `sha256`, the default, or `sha1`).
+    pub oaep_hash: Option<String>,
+}
+
+impl Environment {
+    /// The environment as ocicrypt reads it from the process, with an explicit GnuPG home.
+    pub fn from_process(gpg_homedir: Option<PathBuf>) -> Environment {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        Environment {
+            gpg_homedir: gpg_homedir.or_else(|| var("GNUPGHOME").map(PathBuf::from)),
+            keyprovider_config: var("OCICRYPT_KEYPROVIDER_CONFIG").map(PathBuf::from),
+            pkcs11_config: var("OCICRYPT_CONFIG").map(|v| v.to_string_lossy().into_owned()),
+            oaep_hash: var("OCICRYPT_OAEP_HASHALG").map(|v| v.to_string_lossy().into_owned()),
+        }
+    }
+}
 
 /// A key-wrap scheme.
 pub trait KeyWrapper: Send + Sync {
-    /// The scheme id, the suffix of its annotation (`jwe`).
-    fn id(&self) -> &'static str;
+    /// The scheme id, the suffix of its annotation (`jwe`, `pgp`, `pkcs7`, `pkcs11`,
+    /// `provider.NAME`).
+    fn id(&self) -> &str;
+
+    /// Resolve this scheme's recipients. `values` are the parts after the scheme prefix, one
+    /// per `-r` (for a provider: the ARGS of `provider:NAME:ARGS`, empty without them), with
+    /// the whole recipient string for messages. All recipients of a run come at once (OpenPGP
+    /// exports the keyring once). A value may yield several recipients (an OpenPGP name that
+    /// several keys carry).
+    fn recipients(&self, values: &[RecipientSpec]) -> Result<Vec<Recipient>, RecipientFailure>;
 
     /// Wrap `options` for all `recipients` (all of this scheme) into one blob.
     fn wrap(&self, recipients: &[&Recipient], options: &[u8]) -> Result<Vec<u8>, WrapError>;
 
-    /// Whether `keys` holds any key this scheme can use.
+    /// Whether `keys` holds anything this scheme could try (ocicrypt skips schemes without).
     fn has_keys(&self, keys: &KeyRing) -> bool;
 
     /// Unwrap one blob with the keys, returning the options and the key that opened them.
-    fn unwrap(&self, keys: &KeyRing, blob: &[u8]) -> Result<Unwrapped, String>;
+    fn unwrap(&self, keys: &KeyRing, blob: &[u8]) -> Result<Unwrapped, UnwrapFailure>;
 
-    /// Describe a blob's recipients, without keys.
-    fn describe(&self, blob: &[u8]) -> Result<Vec<RecipientInfo>, String>;
+    /// Describe a blob's recipients without keys; `context` helps to name them.
+    fn describe(
+        &self,
+        blob: &[u8],
+        context: &DescribeContext,
+    ) -> Result<Vec<RecipientInfo>, String>;
 }
 
-/// The registered schemes.
-pub fn wrappers() -> &'static [&'static dyn KeyWrapper] {
-    &[&jwe::JweWrapper]
+/// One recipient argument for a scheme: the whole string and the part after the prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientSpec {
+    /// The recipient as the user wrote it (`pgp:alice@example.com`).
+    pub spec: String,
+    /// The scheme-specific value (`alice@example.com`).
+    pub value: String,
 }
 
-/// The wrapper for a scheme id, if it is registered.
-pub fn wrapper(id: &str) -> Option<&'static dyn KeyWrapper> {
-    wrappers().iter().copied().find(|w| w.id() == id)
+/// Why recipients could not be resolved: which one, and why.
+#[derive(Debug)]
+pub struct RecipientFailure {
+    /// The recipient string.
+    pub spec: String,
+    /// What is wrong.
+    pub error: RecipientError,
 }
 
-/// Schemes ocicrypt defines that this build cannot use yet.
-const KNOWN_UNSUPPORTED: &[&str] = &["pgp", "pkcs7", "pkcs11", "provider"];
+/// The schemes of a run.
+pub struct Registry {
+    wrappers: Vec<Box<dyn KeyWrapper>>,
+    /// Problems found while reading configuration that did not stop the run.
+    warnings: Vec<String>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.wrappers.iter().map(|w| w.id()))
+            .finish()
+    }
+}
+
+impl Registry {
+    /// The schemes for `env`: the built-in ones, and one per configured key provider.
+    pub fn new(env: &Environment) -> Result<Registry, RegistryError> {
+        let mut wrappers: Vec<Box<dyn KeyWrapper>> = vec![Box::new(jwe::JweWrapper)];
+        #[cfg(feature = "pgp")]
+        wrappers.push(Box::new(pgp::PgpWrapper::new(env)));
+        wrappers.push(Box::new(pkcs7::Pkcs7Wrapper));
+        wrappers.push(Box::new(pkcs11::Pkcs11Wrapper::new(env)));
+        let mut warnings = Vec::new();
+        for provider in provider::configured(env, &mut warnings)? {
+            wrappers.push(Box::new(provider));
+        }
+        Ok(Registry { wrappers, warnings })
+    }
+
+    /// Only the built-in schemes that need no configuration (JWE, PKCS#7): for tests and
+    /// embedders that do not want the process environment consulted.
+    pub fn builtin() -> Registry {
+        Registry {
+            wrappers: vec![Box::new(jwe::JweWrapper), Box::new(pkcs7::Pkcs7Wrapper)],
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The schemes, in the order they are tried.
+    pub fn wrappers(&self) -> impl Iterator<Item = &dyn KeyWrapper> {
+        self.wrappers.iter().map(|w| w.as_ref())
+    }
+
+    /// The scheme with this id.
+    pub fn get(&self, id: &str) -> Option<&dyn KeyWrapper> {
+        self.wrappers().find(|w| w.id() == id)
+    }
+
+    /// Configuration problems that did not stop the run (a provider config that cannot be
+    /// read, say).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Resolve recipient strings (`SCHEME:VALUE`, `provider:NAME[:ARGS]`), grouped by scheme,
+    /// in the order given within each scheme.
+    pub fn load_recipients(&self, specs: &[String]) -> Result<Vec<Recipient>, RecipientFailure> {
+        let fail = |spec: &str, error| RecipientFailure {
+            spec: spec.to_string(),
+            error,
+        };
+        let mut groups: Vec<(String, Vec<RecipientSpec>)> = Vec::new();
+        for spec in specs {
+            let (prefix, value) = spec
+                .split_once(':')
+                .ok_or_else(|| fail(spec, RecipientError::NoScheme))?;
+            let (id, value) = if prefix == "provider" {
+                let (name, args) = value.split_once(':').unwrap_or((value, ""));
+                if name.is_empty() {
+                    return Err(fail(spec, RecipientError::NoScheme));
+                }
+                (format!("provider.{name}"), args.to_string())
+            } else {
+                (prefix.to_string(), value.to_string())
+            };
+            if self.get(&id).is_none() {
+                let error = match prefix {
+                    "provider" => {
+                        RecipientError::UnknownProvider(id["provider.".len()..].to_string())
+                    }
+                    "pgp" => RecipientError::UnsupportedScheme("pgp".into()),
+                    "jwe" | "pkcs7" | "pkcs11" => RecipientError::UnsupportedScheme(prefix.into()),
+                    other => RecipientError::UnknownScheme(other.to_string()),
+                };
+                return Err(fail(spec, error));
+            }
+            let entry = RecipientSpec {
+                spec: spec.clone(),
+                value,
+            };
+            match groups.iter_mut().find(|(g, _)| *g == id) {
+                Some((_, v)) => v.push(entry),
+                None => groups.push((id, vec![entry])),
+            }
+        }
+        let mut out = Vec::new();
+        for (id, values) in groups {
+            let wrapper = self.get(&id).expect("checked above");
+            out.extend(wrapper.recipients(&values)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Why the scheme registry could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The key-provider configuration is unusable.
+    #[error("key-provider configuration {}: {reason}", path.display())]
+    ProviderConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
 
 /// A wrapping failure.
 #[derive(Debug, thiserror::Error)]
 #[error("wrapping the layer key for {scheme} recipients failed: {reason}")]
 pub struct WrapError {
     /// The scheme.
-    pub scheme: &'static str,
+    pub scheme: String,
     /// What went wrong.
     pub reason: String,
 }
@@ -67,7 +239,7 @@ pub struct Unwrapped {
     pub options: Zeroizing<Vec<u8>>,
     /// The scheme that was used.
     pub scheme: String,
-    /// A description of the key that opened it (its file), for verbose output.
+    /// A description of the key that opened it (its file, key id, provider), for messages.
     pub key: String,
 }
 
@@ -79,6 +251,24 @@ impl fmt::Debug for Unwrapped {
             .field("key", &self.key)
             .finish()
     }
+}
+
+/// One key tried on a wrapped blob, and why it did not open it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The key (file, key id, token object, provider).
+    pub key: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// Why a scheme could not unwrap a blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnwrapFailure {
+    /// The blob is not valid for the scheme.
+    Malformed(String),
+    /// Keys were tried; none worked.
+    NotOpened(Vec<Attempt>),
 }
 
 /// Why a layer's private options could not be unwrapped.
@@ -96,9 +286,11 @@ pub enum UnwrapError {
         problems: Vec<String>,
     },
     /// Keys were tried and none opened it.
-    #[error("none of the given keys can open it{}", details(attempts))]
+    #[error("none of the given keys can open it (encrypted for {}){}", schemes.join(", "), details(attempts))]
     NoKeyOpened {
-        /// What was tried, per scheme and entry.
+        /// The schemes present on the layer.
+        schemes: Vec<String>,
+        /// What was tried: `scheme, key: reason`, and per-scheme problems.
         attempts: Vec<String>,
     },
 }
@@ -107,24 +299,51 @@ fn details(lines: &[String]) -> String {
     if lines.is_empty() {
         String::new()
     } else {
-        format!(" ({})", lines.join("; "))
+        format!(": {}", lines.join("; "))
     }
 }
 
-/// Who a wrapped blob is for, as far as its bytes tell.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// What helps `describe` name recipients: certificates (PKCS#7 subjects) and the GnuPG home
+/// (OpenPGP user ids).
+#[derive(Debug, Default)]
+pub struct DescribeContext {
+    /// Certificates whose subjects can be shown for matching PKCS#7 entries.
+    pub certificates: Vec<Certificate>,
+    /// Look up OpenPGP user ids in this GnuPG home (or the default one when `use_gpg`).
+    pub gpg_homedir: Option<PathBuf>,
+    /// Whether asking `gpg` for user ids is allowed.
+    pub use_gpg: bool,
+}
+
+/// Who a wrapped blob is for, as far as its bytes (and the context) tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RecipientInfo {
     /// The scheme id.
     pub scheme: String,
-    /// Key algorithm (`RSA-OAEP`, `ECDH-ES+A256KW`).
+    /// Key algorithm (`RSA-OAEP`, `ECDH-ES+A256KW`, `RSA`, `ECDH`, `RSA-OAEP`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<String>,
-    /// Key id (JWE `kid`).
+    /// Key id: JWE `kid`, OpenPGP key id (`0x…`, as Go prints it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// Curve of an elliptic-curve recipient.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub curve: Option<String>,
+    /// PKCS#7: the certificate issuer (RFC 4514 string).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// PKCS#7: the certificate serial number (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// PKCS#7: the certificate subject, when a matching certificate is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// OpenPGP: user ids of the key, when the GnuPG home knows it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_ids: Vec<String>,
+    /// PKCS#11: the OAEP hash of the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 impl fmt::Display for RecipientInfo {
@@ -137,8 +356,26 @@ impl fmt::Display for RecipientInfo {
         if let Some(c) = &self.curve {
             parts.push(c.clone());
         }
+        if let Some(h) = &self.hash {
+            parts.push(h.clone());
+        }
         if let Some(k) = &self.key_id {
-            parts.push(format!("kid={k}"));
+            parts.push(if self.scheme == "jwe" {
+                format!("kid={k}")
+            } else {
+                k.clone()
+            });
+        }
+        for u in &self.user_ids {
+            parts.push(format!("\"{u}\""));
+        }
+        if let Some(s) = &self.subject {
+            parts.push(format!("subject={s}"));
+        } else if let Some(i) = &self.issuer {
+            parts.push(format!("issuer={i}"));
+        }
+        if let Some(s) = &self.serial {
+            parts.push(format!("serial={s}"));
         }
         if !parts.is_empty() {
             write!(f, "[{}]", parts.join(" "))?;
@@ -152,6 +389,8 @@ impl fmt::Display for RecipientInfo {
 pub struct Recipient {
     /// The recipient as the user wrote it (`jwe:alice.pub.pem`).
     pub spec: String,
+    /// The scheme id it belongs to (`jwe`, `provider.kbs`).
+    pub scheme: String,
     /// The scheme-specific recipient.
     pub kind: RecipientKind,
 }
@@ -161,21 +400,35 @@ pub struct Recipient {
 pub enum RecipientKind {
     /// A JWE recipient public key.
     Jwe(PublicKey),
+    /// An OpenPGP certificate's encryption subkeys.
+    #[cfg(feature = "pgp")]
+    Pgp(pgp::PgpRecipient),
+    /// An X.509 certificate.
+    Pkcs7(pkcs7::Pkcs7Recipient),
+    /// An HSM public key or a plain RSA public key.
+    Pkcs11(pkcs11::Pkcs11Recipient),
+    /// A key provider, with its arguments.
+    Provider(provider::ProviderRecipient),
 }
 
 /// Why a recipient string could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipientError {
     /// No `scheme:` prefix.
-    #[error("a recipient is SCHEME:VALUE, e.g. jwe:key.pub.pem")]
+    #[error(
+        "a recipient is SCHEME:VALUE (jwe:FILE, pgp:EMAIL, pkcs7:CERT, pkcs11:FILE, provider:NAME)"
+    )]
     NoScheme,
     /// A prefix ocicrypt does not define.
     #[error("unknown scheme `{0}` (expected jwe, pgp, pkcs7, pkcs11 or provider)")]
     UnknownScheme(String),
-    /// A scheme ocicrypt defines that this build does not implement.
-    #[error("the {0} scheme is not supported by this version of layercrypt")]
+    /// A scheme ocicrypt defines that this build does not include.
+    #[error("the {0} scheme is not available in this build of layercrypt")]
     UnsupportedScheme(String),
-    /// The key file could not be read.
+    /// A provider name with no configuration.
+    #[error("no key provider named `{0}` is configured (OCICRYPT_KEYPROVIDER_CONFIG)")]
+    UnknownProvider(String),
+    /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
         /// The file.
@@ -184,7 +437,7 @@ pub enum RecipientError {
         #[source]
         source: std::io::Error,
     },
-    /// The key file is not a usable public key.
+    /// A key file is not a usable public key or certificate.
     #[error("{path}: {source}")]
     Key {
         /// The file.
@@ -193,51 +446,24 @@ pub enum RecipientError {
         #[source]
         source: KeyError,
     },
+    /// The scheme could not resolve the recipient (no OpenPGP key with that name, a PKCS#11
+    /// key that cannot be found, …).
+    #[error("{0}")]
+    Scheme(String),
 }
 
 impl RecipientError {
     /// A likely fix, for the CLI's `hint:` line.
     pub fn hint(&self) -> Option<String> {
         match self {
-            RecipientError::NoScheme | RecipientError::UnknownScheme(_) => {
-                Some("write the recipient as jwe:PUBLIC-KEY-FILE".into())
-            }
+            RecipientError::NoScheme | RecipientError::UnknownScheme(_) => Some(
+                "write the recipient as jwe:PUBLIC-KEY-FILE, pgp:EMAIL, pkcs7:CERT-FILE, pkcs11:FILE or provider:NAME".into(),
+            ),
+            RecipientError::UnknownProvider(_) => Some(
+                "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file with a \"key-providers\" entry of that name".into(),
+            ),
             RecipientError::Key { source, .. } => source.hint(),
             _ => None,
-        }
-    }
-}
-
-impl Recipient {
-    /// Parse and load a recipient string (`jwe:FILE`).
-    pub fn load(spec: &str) -> Result<Recipient, RecipientError> {
-        let (scheme, value) = spec.split_once(':').ok_or(RecipientError::NoScheme)?;
-        match scheme {
-            "jwe" => {
-                let data = std::fs::read(value).map_err(|source| RecipientError::Io {
-                    path: value.to_string(),
-                    source,
-                })?;
-                let key = PublicKey::from_bytes(&data).map_err(|source| RecipientError::Key {
-                    path: value.to_string(),
-                    source,
-                })?;
-                Ok(Recipient {
-                    spec: spec.to_string(),
-                    kind: RecipientKind::Jwe(key),
-                })
-            }
-            s if KNOWN_UNSUPPORTED.contains(&s) => {
-                Err(RecipientError::UnsupportedScheme(s.to_string()))
-            }
-            other => Err(RecipientError::UnknownScheme(other.to_string())),
-        }
-    }
-
-    /// The scheme id this recipient belongs to.
-    pub fn scheme(&self) -> &'static str {
-        match self.kind {
-            RecipientKind::Jwe(_) => "jwe",
         }
     }
 }
@@ -251,22 +477,64 @@ pub struct NamedKey {
     pub key: PrivateKey,
 }
 
-/// The keys available for unwrapping.
+/// A certificate and where it came from.
+#[derive(Debug)]
+pub struct NamedCertificate {
+    /// Its source, for messages (a file path).
+    pub source: String,
+    /// The certificate.
+    pub certificate: Certificate,
+}
+
+/// A key provider named with `-k provider:NAME[:ARGS]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderKey {
+    /// The provider name.
+    pub name: String,
+    /// Its arguments, if any.
+    pub args: Option<String>,
+}
+
+/// The keys available for unwrapping, by kind.
 #[derive(Debug, Default)]
 pub struct KeyRing {
-    /// Private keys usable by JWE (and, later, PKCS#7).
+    /// Private keys usable by JWE and PKCS#7.
     pub private_keys: Vec<NamedKey>,
+    /// Certificates that locate PKCS#7 entries.
+    pub certificates: Vec<NamedCertificate>,
+    /// OpenPGP secret keyrings (exported, binary or armored).
+    #[cfg(feature = "pgp")]
+    pub pgp_keyrings: Vec<pgp::SecretKeyring>,
+    /// PKCS#11 key files (ocicrypt YAML).
+    pub pkcs11_keys: Vec<pkcs11::Pkcs11Key>,
+    /// Key providers named explicitly, with their arguments.
+    pub providers: Vec<ProviderKey>,
+    /// Ask GnuPG (its home and agent) for OpenPGP keys; set when no key was given at all, as
+    /// ocicrypt's tools do.
+    pub use_gpg: bool,
+    /// Passphrase for OpenPGP secret keys that `gpg` asks for, when one was given.
+    pub gpg_passphrase: Option<PassphraseSource>,
 }
 
 impl KeyRing {
-    /// Whether the ring holds no keys at all.
+    /// Whether the ring holds no keys at all (providers and gpg do not count).
     pub fn is_empty(&self) -> bool {
+        #[cfg(feature = "pgp")]
+        let pgp = self.pgp_keyrings.is_empty();
+        #[cfg(not(feature = "pgp"))]
+        let pgp = true;
         self.private_keys.is_empty()
+            && self.certificates.is_empty()
+            && pgp
+            && self.pkcs11_keys.is_empty()
     }
 }
 
 /// The wrapped-key annotations of a layer, parsed: scheme id → envelope (or why it is unusable).
-fn scheme_envelopes(annotations: &JsonObject) -> Vec<(String, Result<Envelope, EnvelopeError>)> {
+fn scheme_envelopes(
+    registry: &Registry,
+    annotations: &JsonObject,
+) -> Vec<(String, Result<Envelope, EnvelopeError>)> {
     let mut out: Vec<(String, Result<Envelope, EnvelopeError>)> = annotations
         .keys()
         .filter_map(|k| {
@@ -277,8 +545,8 @@ fn scheme_envelopes(annotations: &JsonObject) -> Vec<(String, Result<Envelope, E
         .collect();
     // Deterministic order: registered schemes first, in registry order.
     out.sort_by_key(|(s, _)| {
-        wrappers()
-            .iter()
+        registry
+            .wrappers()
             .position(|w| w.id() == s)
             .unwrap_or(usize::MAX)
     });
@@ -287,17 +555,22 @@ fn scheme_envelopes(annotations: &JsonObject) -> Vec<(String, Result<Envelope, E
 
 /// Recover a layer's private options from its annotations with `keys`, trying every scheme
 /// present, every entry and every key.
-pub fn unwrap_layer(annotations: &JsonObject, keys: &KeyRing) -> Result<Unwrapped, UnwrapError> {
-    let envelopes = scheme_envelopes(annotations);
+pub fn unwrap_layer(
+    registry: &Registry,
+    annotations: &JsonObject,
+    keys: &KeyRing,
+) -> Result<Unwrapped, UnwrapError> {
+    let envelopes = scheme_envelopes(registry, annotations);
     if envelopes.is_empty() {
         return Err(UnwrapError::NoWrappedKeys);
     }
+    let schemes: Vec<String> = envelopes.iter().map(|(s, _)| s.clone()).collect();
     let mut problems = Vec::new();
     let mut attempts = Vec::new();
     let mut tried_any = false;
     for (scheme, envelope) in &envelopes {
-        let Some(wrapper) = wrapper(scheme) else {
-            problems.push(format!("{scheme}: not supported by this version"));
+        let Some(wrapper) = registry.get(scheme) else {
+            problems.push(format!("{scheme}: {}", unknown_scheme_reason(scheme)));
             continue;
         };
         let envelope = match envelope {
@@ -311,38 +584,53 @@ pub fn unwrap_layer(annotations: &JsonObject, keys: &KeyRing) -> Result<Unwrappe
             continue;
         }
         tried_any = true;
+        let many = envelope.entries().len() > 1;
         for (i, blob) in envelope.entries().iter().enumerate() {
+            let label = if many {
+                format!("{scheme} entry {i}")
+            } else {
+                scheme.clone()
+            };
             match wrapper.unwrap(keys, blob) {
                 Ok(u) => return Ok(u),
-                Err(reason) => attempts.push(if envelope.entries().len() > 1 {
-                    format!("{scheme} entry {i}: {reason}")
-                } else {
-                    format!("{scheme}: {reason}")
-                }),
+                Err(UnwrapFailure::Malformed(reason)) => {
+                    attempts.push(format!("{label}: malformed: {reason}"))
+                }
+                Err(UnwrapFailure::NotOpened(tried)) => attempts.extend(
+                    tried
+                        .into_iter()
+                        .map(|a| format!("{label} with {}: {}", a.key, a.reason)),
+                ),
             }
         }
     }
     if !tried_any {
-        return Err(UnwrapError::NoUsableKeys {
-            schemes: envelopes.iter().map(|(s, _)| s.clone()).collect(),
-            problems,
-        });
+        return Err(UnwrapError::NoUsableKeys { schemes, problems });
     }
     attempts.extend(problems);
-    Err(UnwrapError::NoKeyOpened { attempts })
+    Err(UnwrapError::NoKeyOpened { schemes, attempts })
+}
+
+fn unknown_scheme_reason(scheme: &str) -> String {
+    match scheme.strip_prefix("provider.") {
+        Some(name) => format!("no key provider named `{name}` is configured"),
+        None if scheme == "pgp" => "OpenPGP is not available in this build".into(),
+        None => "not a scheme layercrypt knows".into(),
+    }
 }
 
 /// Wrap `options` for every recipient: one blob per scheme. Returns (annotation key, value)
 /// pairs, sorted by key.
 pub fn wrap_for(
+    registry: &Registry,
     recipients: &[Recipient],
     options: &[u8],
 ) -> Result<Vec<(String, String)>, WrapError> {
     let mut out = Vec::new();
-    for wrapper in wrappers() {
+    for wrapper in registry.wrappers() {
         let mine: Vec<&Recipient> = recipients
             .iter()
-            .filter(|r| r.scheme() == wrapper.id())
+            .filter(|r| r.scheme == wrapper.id())
             .collect();
         if mine.is_empty() {
             continue;
@@ -360,18 +648,25 @@ pub fn wrap_for(
 /// Describe every wrapped-key annotation of a layer: per scheme, its recipients (or why they
 /// cannot be listed).
 pub fn describe_layer(
+    registry: &Registry,
     annotations: &JsonObject,
+    context: &DescribeContext,
 ) -> Vec<(String, Result<Vec<RecipientInfo>, String>)> {
-    scheme_envelopes(annotations)
+    scheme_envelopes(registry, annotations)
         .into_iter()
         .map(|(scheme, envelope)| {
-            let described = match (wrapper(&scheme), envelope) {
+            let described = match (registry.get(&scheme), envelope) {
                 (_, Err(e)) => Err(e.to_string()),
-                (None, Ok(_)) => Err("not supported by this version".to_string()),
+                // A provider's blob is opaque; its name is all there is to show.
+                (None, Ok(_)) if scheme.starts_with("provider.") => Ok(vec![RecipientInfo {
+                    scheme: scheme.clone(),
+                    ..Default::default()
+                }]),
+                (None, Ok(_)) => Err(unknown_scheme_reason(&scheme)),
                 (Some(w), Ok(env)) => env
                     .entries()
                     .iter()
-                    .map(|b| w.describe(b))
+                    .map(|b| w.describe(b, context))
                     .collect::<Result<Vec<_>, _>>()
                     .map(|v| v.into_iter().flatten().collect()),
             };
@@ -384,38 +679,49 @@ pub fn describe_layer(
 mod tests {
     use super::*;
 
+    fn load(spec: &str) -> Result<Vec<Recipient>, RecipientFailure> {
+        Registry::builtin().load_recipients(&[spec.to_string()])
+    }
+
     #[test]
     fn recipient_strings_are_checked() {
         assert!(matches!(
-            Recipient::load("key.pem"),
-            Err(RecipientError::NoScheme)
+            load("key.pem"),
+            Err(RecipientFailure {
+                error: RecipientError::NoScheme,
+                ..
+            })
         ));
         assert!(matches!(
-            Recipient::load("rsa:key.pem"),
-            Err(RecipientError::UnknownScheme(s)) if s == "rsa"
+            load("rsa:key.pem"),
+            Err(RecipientFailure { error: RecipientError::UnknownScheme(s), .. }) if s == "rsa"
         ));
         assert!(matches!(
-            Recipient::load("pgp:alice@example.com"),
-            Err(RecipientError::UnsupportedScheme(s)) if s == "pgp"
+            load("provider:kbs:x"),
+            Err(RecipientFailure { error: RecipientError::UnknownProvider(s), .. }) if s == "kbs"
         ));
         assert!(matches!(
-            Recipient::load("jwe:/nonexistent/key.pem"),
-            Err(RecipientError::Io { .. })
+            load("jwe:/nonexistent/key.pem"),
+            Err(RecipientFailure {
+                error: RecipientError::Io { .. },
+                ..
+            })
         ));
     }
 
     #[test]
     fn unwrap_reports_what_it_found() {
+        let registry = Registry::builtin();
         let keys = KeyRing::default();
         let none =
             JsonObject::parse(br#"{"org.opencontainers.image.enc.pubopts":"e30="}"#).unwrap();
         assert_eq!(
-            unwrap_layer(&none, &keys).unwrap_err(),
+            unwrap_layer(&registry, &none, &keys).unwrap_err(),
             UnwrapError::NoWrappedKeys
         );
-        let pgp_only =
-            JsonObject::parse(br#"{"org.opencontainers.image.enc.keys.pgp":"AAE="}"#).unwrap();
-        let err = unwrap_layer(&pgp_only, &keys).unwrap_err();
-        assert!(err.to_string().contains("pgp"), "{err}");
+        let other =
+            JsonObject::parse(br#"{"org.opencontainers.image.enc.keys.future":"AAE="}"#).unwrap();
+        let err = unwrap_layer(&registry, &other, &keys).unwrap_err();
+        assert!(err.to_string().contains("future"), "{err}");
     }
 }
