@@ -92,6 +92,87 @@ fn decrypting_skopeo_fixtures_restores_the_original_byte_for_byte() {
     }
 }
 
+/// On a terminal, a passphrase no other source gives is asked for (without echo). `script`
+/// (util-linux) gives the command a real pseudo-terminal.
+#[test]
+fn passphrases_are_asked_for_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("layercrypt");
+    let command = format!(
+        "{} decrypt -k {} {} {}",
+        bin.display(),
+        key("rsa2048.enc-legacy.pem"),
+        oci(&testdata("images/skopeo-rsa2048"), "v1"),
+        oci(&out, "v1")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"test-password\n")
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{text}");
+    assert!(text.contains("Passphrase for"), "{text}");
+    assert_eq!(Layout(out).entry("v1")["digest"], PLAIN_V1);
+}
+
+/// A key directory (as containerd's ctd-decoder reads one) is searched recursively; what is
+/// not a key (notes, public keys) is skipped, and keys of every kind are routed to their scheme.
+#[test]
+fn key_directories_are_searched_and_their_files_routed_by_kind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    fs::create_dir_all(keys.join("nested/deeper")).unwrap();
+    fs::copy(key("rsa2048.pub.pem"), keys.join("rsa2048.pub.pem")).unwrap();
+    fs::copy(key("x509.crt"), keys.join("x509.crt")).unwrap();
+    fs::write(keys.join("README"), "these are the production keys\n").unwrap();
+    fs::write(keys.join("empty"), "").unwrap();
+    fs::copy(key("ec256.pem"), keys.join("nested/ec256.pem")).unwrap();
+    fs::copy(key("rsa2048.pem"), keys.join("nested/deeper/rsa2048.pem")).unwrap();
+    let out = tmp.path().join("out");
+    let run = layercrypt()
+        .args(["decrypt", "-v", "--key-dir"])
+        .arg(&keys)
+        .arg(oci(&testdata("images/skopeo-multi"), "v1"))
+        .arg(oci(&out, "v1"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(Layout(out).entry("v1")["digest"], PLAIN_V1);
+    let err = stderr_of(&run);
+    for skipped in [
+        "README: skipped",
+        "empty: skipped",
+        "rsa2048.pub.pem: skipped (a public key)",
+    ] {
+        assert!(err.contains(skipped), "{skipped}: {err}");
+    }
+    // Which key opened the layers is part of -v.
+    assert!(err.contains("opened with jwe key"), "{err}");
+    // An explicitly named file that is no key is an error, not skipped.
+    assert_refused(
+        &[
+            "decrypt".into(),
+            "-k".into(),
+            keys.join("README").display().to_string(),
+            oci(&testdata("images/skopeo-multi"), "v1"),
+            oci(&tmp.path().join("x"), "v1"),
+        ],
+        &["README", "not a key format layercrypt recognises"],
+    );
+}
+
 /// The five-recipient skopeo sample also carries OpenPGP and PKCS#7 entries, which this
 /// version cannot use; each of its JWE keys still opens it, to the original manifest bytes.
 #[test]
@@ -147,6 +228,23 @@ fn passphrase_protected_keys_open_skopeo_fixtures() {
             .success();
         assert_eq!(Layout(out).entry("v1")["digest"], PLAIN_V1);
     }
+    // fd=: a descriptor the caller opened (here by the shell).
+    let out = tmp.path().join("out-fd");
+    let bin = assert_cmd::cargo::cargo_bin("layercrypt");
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} decrypt -k {}:fd=3 {} {} 3<{}",
+            bin.display(),
+            key("rsa2048.enc-pkcs8.pem"),
+            oci(&testdata("images/skopeo-rsa2048"), "v1"),
+            oci(&out, "v1"),
+            pw.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(Layout(out).entry("v1")["digest"], PLAIN_V1);
     // --passphrase-file applies to keys that name no source of their own.
     let out = tmp.path().join("out-pf");
     layercrypt()
@@ -480,9 +578,23 @@ fn a_key_that_is_not_a_recipient_is_refused_and_nothing_changes() {
             "decrypt".into(),
             "-k".into(),
             key("ec256.pem"),
+            "-k".into(),
+            key("rsa4096.pem"),
             format!("oci:{}", dir.display()),
         ],
-        &["layer 0", "none of the given keys can open it"],
+        &[
+            "layer 0",
+            "none of the given keys can open it (encrypted for jwe)",
+            // Each key tried, with why it failed.
+            &format!(
+                "jwe with {}: EC P-256 key is not any of the 1 recipient",
+                key("ec256.pem")
+            ),
+            &format!(
+                "jwe with {}: RSA-4096 key is not any of the 1 recipient",
+                key("rsa4096.pem")
+            ),
+        ],
     );
     assert!(err.contains("hint: "), "{err}");
     assert_eq!(snapshot(&dir), before);

@@ -409,6 +409,12 @@ pub fn load_key_ring(
     }
     for dir in key_dirs {
         for path in files_below(dir)? {
+            // Notes and other files that are no key at all are normal in a key directory.
+            let kind = sniff(&read_key_file(&path)?);
+            if matches!(kind, FileKind::Unknown | FileKind::Empty) {
+                skipped.push(format!("{}: skipped ({kind})", path.display()));
+                continue;
+            }
             match add_key_file(&mut ring, &path, None, options) {
                 Ok(()) => {}
                 Err(KeySourceError::UnsupportedKind { kind, .. }) => {
@@ -576,8 +582,8 @@ mod tests {
     fn passphrase_candidates_drop_one_newline() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         fs::write(tmp.path(), b"secret\n").unwrap();
-        let c =
-            passphrase_candidates(Path::new("k"), &PassphraseSource::File(tmp.path().into())).unwrap();
+        let c = passphrase_candidates(Path::new("k"), &PassphraseSource::File(tmp.path().into()))
+            .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(&c[1][..], b"secret");
         let text = format!(
