@@ -828,7 +828,7 @@ pub(super) fn encode(
 }
 
 /// One element: identifier, DER length (written by `der`), and the concatenated `parts`.
-fn tlv(identifier: u8, parts: &[&[u8]]) -> Result<Vec<u8>, String> {
+pub(super) fn tlv(identifier: u8, parts: &[&[u8]]) -> Result<Vec<u8>, String> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut out = Vec::with_capacity(len + 6);
     out.push(identifier);
@@ -870,6 +870,6 @@ mod tests {
         assert_eq!(serial_hex(&[0x00]), "00");
         assert_eq!(serial_hex(&[0xff]), "-01");
         assert_eq!(serial_hex(&[0x80]), "-80");
-        assert_eq!(serial_hex(&[0xfe, 0xff]), "-101");
+        assert_eq!(serial_hex(&[0xfe, 0xff]), "-0101");
     }
 }

@@ -30,6 +30,8 @@
 mod ber;
 mod crypto;
 mod envelope;
+#[cfg(test)]
+mod tests;
 
 pub use envelope::ContentEncoding;
 
