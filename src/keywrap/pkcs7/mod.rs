@@ -266,8 +266,13 @@ pub fn unwrap(
             Entry::Other(_) => None,
         })
         .collect();
-    let n = transports.len();
-    let entries = format!("{n} key-transport entr{}", if n == 1 { "y" } else { "ies" });
+    let none_open = match transports.len() {
+        0 => "the envelope has no key-transport entry to try".to_string(),
+        1 => "it does not open the envelope's only entry: content does not authenticate with the content key it yields".to_string(),
+        n => format!(
+            "it opens none of the envelope's {n} entries: content does not authenticate with any content key they yield"
+        ),
+    };
     let certs: Vec<(&NamedCertificate, Identity, Option<PKey<Public>>)> = certificates
         .iter()
         .map(|c| {
@@ -341,9 +346,7 @@ pub fn unwrap(
                         return Ok(opened(options, key));
                     }
                 }
-                reasons.push(format!(
-                    "it opens none of the {entries} (no content key it yields authenticates the content)"
-                ));
+                reasons.push(none_open.clone());
             } else if reasons.is_empty() {
                 reasons.push(format!(
                     "no certificate for this key was given, and {} content cannot tell a wrong key from the right one: pass the recipient's certificate (-k CERT or --dec-recipient pkcs7:CERT)",
