@@ -3,14 +3,16 @@
 //! private keys, wire-compatible with Go ocicrypt (`smallstep/pkcs7` today, `fullsailor/pkcs7`
 //! in skopeo 1.9).
 //!
-//! Writing ([`wrap`]) reproduces Go's envelope byte for byte in structure: a DER `ContentInfo`
+//! Writing ([`wrap`]) reproduces the structure of Go's envelope exactly: a DER `ContentInfo`
 //! holding an `EnvelopedData` (version 0) with one `KeyTransRecipientInfo` per certificate
 //! (issuer and serial number; `rsaEncryption` with its parameters omitted; RSAES-PKCS1-v1_5 of
-//! a fresh 16-byte content key) and AES-128-GCM content whose parameters use Go's quirky
-//! encoding (identifier `0x10` around a whole DER SEQUENCE with a `[4]` nonce and the tag
-//! length 16). Go and skopeo 1.9 read nothing else: the RFC 5084 parameter form is refused by
-//! both. The content is written as primitive `[0]`, as current Go does; skopeo 1.9 reads that
-//! too ([`ContentEncoding`] has its own constructed form for tests).
+//! a fresh 16-byte content key), in DER SET OF order, and AES-128-GCM content whose parameters
+//! use Go's quirky encoding (identifier `0x10` around a whole DER SEQUENCE with a `[4]` nonce
+//! and the tag length 16). Go parses the *contents* of that element as the inner SEQUENCE, so
+//! the RFC 5084 form (`30 { 04 nonce, 02 16 }`) is refused by current Go and by skopeo 1.9
+//! (checked with skopeo 1.9.3 in `tests/pkcs7.rs`). The content is written as primitive `[0]`,
+//! as current Go does; skopeo 1.9 reads that as well as its own constructed form, which
+//! [`wrap_with`] can also write ([`ContentEncoding`]).
 //!
 //! Reading ([`unwrap`], [`describe`]) is lenient (see `envelope`): DER or BER, GCM parameters
 //! in Go's, plain-SEQUENCE or RFC 5084 form, AES-GCM/CBC of every key size, DES-EDE3-CBC,
