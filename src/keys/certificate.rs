@@ -11,6 +11,10 @@ use openssl::x509::{X509, X509NameRef};
 
 use super::{FileKind, KeyError, sniff};
 
+/// What [`Certificate::from_bytes`] expected, in its `WrongKind` errors (hints tell this case
+/// apart: a key given where a PKCS#7 certificate belongs).
+pub const EXPECT_CERTIFICATE: &str = "an X.509 certificate (PEM or DER)";
+
 /// An X.509 certificate.
 #[derive(Clone)]
 pub struct Certificate {
@@ -44,7 +48,7 @@ impl Certificate {
                 ))),
                 found => Err(KeyError::WrongKind {
                     found,
-                    expected: "an X.509 certificate (PEM or DER)",
+                    expected: EXPECT_CERTIFICATE,
                 }),
             },
         }

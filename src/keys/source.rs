@@ -141,6 +141,19 @@ impl KeyError {
     /// A likely fix, for the CLI's `hint:` line.
     pub fn hint(&self) -> Option<String> {
         let text = match self {
+            // A key where a PKCS#7 recipient certificate belongs.
+            KeyError::WrongKind {
+                found: FileKind::PublicKey | FileKind::PublicJwk,
+                expected,
+            } if *expected == super::certificate::EXPECT_CERTIFICATE => {
+                "pkcs7: recipients are X.509 certificates; a bare public key is a JWE recipient: use jwe:FILE"
+            }
+            KeyError::WrongKind {
+                found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
+                expected,
+            } if *expected == super::certificate::EXPECT_CERTIFICATE => {
+                "pkcs7: recipients are X.509 certificates: give the recipient's certificate, not a private key"
+            }
             KeyError::WrongKind {
                 found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
                 ..
@@ -155,7 +168,7 @@ impl KeyError {
                 found: FileKind::Certificate,
                 ..
             } => {
-                "X.509 certificates are for PKCS#7 recipients (pkcs7:CERT), which this version does not support; use the certificate's public key with jwe:"
+                "X.509 certificates are PKCS#7 recipients: write pkcs7:CERT (for jwe:, extract the public key with `openssl x509 -in CERT -pubkey -noout`)"
             }
             KeyError::WrongKind {
                 found: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
