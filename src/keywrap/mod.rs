@@ -341,7 +341,7 @@ pub struct RecipientInfo {
     /// OpenPGP: user ids of the key, when the GnuPG home knows it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub user_ids: Vec<String>,
-    /// PKCS#11: the OAEP hash of the entry.
+    /// The OAEP hash of the entry (PKCS#11; PKCS#7 entries with OAEP key transport).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
 }
