@@ -12,7 +12,7 @@
 //!   which SoftHSM 2.6 needs) of the whole private options JSON ([`envelope`]).
 //! * **Modules** are loaded only when the module policy allows them ([`config`]:
 //!   `OCICRYPT_CONFIG`, `~/.config/ocicrypt.conf`, `/etc/ocicrypt.conf`), once per module
-//!   file, and used one operation at a time.
+//!   file and process (never finalised), and used one operation at a time.
 //! * **`module.env`**: Go sets these variables process-wide around each PKCS#11 call. This
 //!   crate cannot (changing the environment of a multi-threaded process is unsound, and the
 //!   crate forbids `unsafe`), so operations refuse to run unless the process environment
@@ -51,7 +51,7 @@ pub use envelope::OaepHash;
 pub use uri::Pkcs11Uri;
 
 use envelope::{Entry, Pkcs11Blob, WrittenEntry};
-use token::{KeyClass, Modules, TokenError};
+use token::{KeyClass, TokenError};
 
 /// The scheme id and annotation suffix.
 const SCHEME: &str = "pkcs11";
@@ -71,8 +71,6 @@ pub struct Pkcs11Wrapper {
     policy: OnceLock<Result<Policy, PolicyError>>,
     /// The wrapping hash (`OCICRYPT_OAEP_HASHALG`), or why it is unusable.
     oaep_hash: Result<OaepHash, String>,
-    /// Modules loaded so far.
-    modules: Modules,
     /// Key files whose PIN a token refused in this run: not tried again.
     refused_pins: Mutex<HashSet<String>>,
 }
@@ -82,7 +80,6 @@ impl fmt::Debug for Pkcs11Wrapper {
         f.debug_struct("Pkcs11Wrapper")
             .field("search", &self.search)
             .field("oaep_hash", &self.oaep_hash)
-            .field("modules", &self.modules)
             .finish_non_exhaustive()
     }
 }
@@ -104,7 +101,6 @@ impl Pkcs11Wrapper {
             search,
             policy: OnceLock::new(),
             oaep_hash: OaepHash::from_env(oaep_hash),
-            modules: Modules::default(),
             refused_pins: Mutex::new(HashSet::new()),
         }
     }
@@ -156,7 +152,9 @@ impl Pkcs11Wrapper {
         }
         let policy = self.policy()?;
         let module_path = config::find_module(uri, policy).map_err(|e| e.to_string())?;
-        let module = self.modules.get(&module_path).map_err(|e| e.to_string())?;
+        let module = token::modules()
+            .get(&module_path)
+            .map_err(|e| e.to_string())?;
         module
             .with_key(uri, pin.as_deref().map(|p| &p[..]), class, op)
             .map_err(|e| {

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -209,7 +209,16 @@ fn rv_of(e: &CkError) -> Option<&RvError> {
     }
 }
 
-/// The loaded modules of a run, one per module file, each initialised once.
+/// The loaded modules of the process, one per module file, each initialised once and never
+/// finalised. `C_Initialize` state belongs to the process, not to a scheme instance: a
+/// `C_Finalize` by one [`super::Pkcs11Wrapper`] would break the sessions of another, so the
+/// cache is process-wide.
+pub fn modules() -> &'static Modules {
+    static MODULES: OnceLock<Modules> = OnceLock::new();
+    MODULES.get_or_init(Modules::default)
+}
+
+/// Loaded modules by file.
 #[derive(Default)]
 pub struct Modules {
     loaded: Mutex<HashMap<PathBuf, Arc<Module>>>,
@@ -249,8 +258,6 @@ pub struct Module {
     ctx: Pkcs11,
     /// Serialises operations (see the module documentation).
     busy: Mutex<()>,
-    /// Whether this process's `C_Initialize` was ours, so `C_Finalize` is ours too.
-    finalize: bool,
 }
 
 impl std::fmt::Debug for Module {
@@ -258,14 +265,6 @@ impl std::fmt::Debug for Module {
         f.debug_struct("Module")
             .field("path", &self.path)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Module {
-    fn drop(&mut self) {
-        if self.finalize {
-            let _ = self.ctx.clone().finalize();
-        }
     }
 }
 
@@ -277,22 +276,21 @@ impl Module {
             reason: e.to_string(),
         })?;
         // OS locking: the module may be called from several threads (one at a time here, but
-        // not always the same thread).
-        let finalize = match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(()) => true,
-            Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
+        // not always the same thread). Someone else in the process (a library user) may have
+        // initialised it already; that is fine.
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => {
                 return Err(TokenError::Initialize {
                     module: shown,
                     reason: describe(&e),
                 });
             }
-        };
+        }
         Ok(Module {
             path: shown,
             ctx,
             busy: Mutex::new(()),
-            finalize,
         })
     }
 
