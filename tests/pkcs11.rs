@@ -69,9 +69,18 @@ fn token() -> &'static Token {
             Path::new(MODULE).exists(),
             "the SoftHSM module {MODULE} is missing; install softhsm2 with scripts/deps.sh --test"
         );
-        // Under the target directory (removed with it), one per test process.
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("pkcs11-softhsm-{}", std::process::id()));
+        // Under the target directory, one per test process; those of earlier runs (whose
+        // process is gone) are removed.
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("pkcs11-softhsm-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = parent.join(format!("pkcs11-softhsm-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");

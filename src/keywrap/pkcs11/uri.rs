@@ -261,7 +261,12 @@ impl Pkcs11Uri {
             }
             out.push_str(name);
             out.push('=');
-            out.push_str(&escape(name, value, true));
+            // A PIN written into the path by mistake is no less secret.
+            if SECRET_ATTRIBUTES.contains(&name.as_str()) {
+                out.push_str("<redacted>");
+            } else {
+                out.push_str(&escape(name, value, true));
+            }
         }
         for (i, (name, value)) in self.query.iter().enumerate() {
             out.push(if i == 0 { '?' } else { '&' });
@@ -559,6 +564,12 @@ mod tests {
         assert_eq!(
             uri.redacted(),
             "pkcs11:token=t;object=o?pin-value=<redacted>&module-name=softhsm2"
+        );
+        let misplaced = parse("pkcs11:pin-value=hunter2;object=o");
+        assert!(!format!("{misplaced:?}").contains("hunter2"));
+        assert!(
+            !misplaced.has_pin(),
+            "a PIN counts only as a query attribute, as in Go"
         );
         // An attribute without `=` is not echoed in full.
         let err = Pkcs11Uri::parse("pkcs11:object=o?hunter2-is-my-pin")
