@@ -3,7 +3,8 @@
 # installed, and `apt-get update` runs only when something is missing.
 #
 #   scripts/deps.sh          build dependencies (OpenSSL headers, pkg-config, a C compiler)
-#   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl)
+#   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
+#                            softhsm2 and opensc for the PKCS#11 tests)
 #
 # Needs root or sudo when something is missing. The Rust toolchain itself (cargo, rustc
 # >= 1.89) must already be installed, e.g. with rustup.
@@ -12,6 +13,8 @@ set -euo pipefail
 packages=(pkg-config libssl-dev gcc make)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(skopeo gnupg openssl)
+    # PKCS#11 tests (tests/pkcs11.rs): a software token and pkcs11-tool to fill it.
+    packages+=(softhsm2 opensc)
 fi
 
 missing=()
