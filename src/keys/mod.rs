@@ -592,9 +592,15 @@ fn looks_like_der(data: &[u8]) -> bool {
 }
 
 /// Strip a UTF-8 byte-order mark and surrounding ASCII whitespace: key files
-/// edited by hand or written by Windows tools carry both.
+/// edited by hand or written by Windows tools carry both. Binary DER that
+/// parses as it is stays untouched: its last bytes (ciphertext, key
+/// material) have whitespace values about one time in fifty, and trimming
+/// them would corrupt the key.
 fn trim(data: &[u8]) -> &[u8] {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    if data.first() == Some(&DER_SEQUENCE) && der_shape(data) != DerShape::Unknown {
+        return data;
+    }
     data.trim_ascii()
 }
 
@@ -1601,6 +1607,29 @@ mod tests {
                 curve: EcCurve::P256
             }
         );
+    }
+
+    /// Regression: DER whose last byte is a whitespace value (common for
+    /// encrypted PKCS#8, whose tail is ciphertext) was trimmed and misread.
+    #[test]
+    fn der_ending_in_whitespace_bytes_is_read_whole() {
+        let pkey = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut found = 0;
+        for _ in 0..5000 {
+            let der = pkey
+                .private_key_to_pkcs8_passphrase(Cipher::aes_128_cbc(), b"pw")
+                .unwrap();
+            if !der.last().unwrap().is_ascii_whitespace() {
+                continue;
+            }
+            assert_eq!(sniff(&der), FileKind::EncryptedPrivateKey);
+            PrivateKey::from_bytes(&der, Some(b"pw")).unwrap();
+            found += 1;
+            if found == 3 {
+                return;
+            }
+        }
+        panic!("no DER ending in a whitespace byte generated");
     }
 
     #[test]
