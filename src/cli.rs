@@ -256,17 +256,38 @@ impl From<io::Error> for Failure {
     }
 }
 
+/// Set in the environment of a run that was started again with the PKCS#11 module
+/// environment, so that it never starts itself a second time.
+const MODULE_ENV_MARKER: &str = "LAYERCRYPT_PKCS11_MODULE_ENV";
+
 /// Parse the process arguments and run; returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match with_module_environment(&cli) {
+        Ok(Some(code)) => return code,
+        Ok(None) => {}
+        Err(e) => return report(e),
+    }
+    report_result(run(cli))
+}
+
+/// The exit status of a finished run.
+fn report_result(result: Result<u8, Failure>) -> ExitCode {
+    match result {
         Ok(code) => ExitCode::from(code),
-        Err(Failure::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
-        Err(Failure::Stdout(e)) => {
+        Err(e) => report(e),
+    }
+}
+
+/// Print a failure as `error:` (and `hint:`) and give its exit status.
+fn report(failure: Failure) -> ExitCode {
+    match failure {
+        Failure::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
+        Failure::Stdout(e) => {
             eprintln!("error: writing to stdout: {e}");
             ExitCode::from(EXIT_ERROR)
         }
-        Err(Failure::Lib(e)) => {
+        Failure::Lib(e) => {
             eprintln!("error: {e}");
             if let Some(hint) = e.hint() {
                 eprintln!("hint: {hint}");
@@ -274,6 +295,56 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// PKCS#11 modules read their configuration from the process environment (a key file's
+/// `module.env`, such as `SOFTHSM2_CONF`). ocicrypt sets those variables process-wide around
+/// each call; doing so while worker threads run is unsound, so instead, when the key and
+/// recipient files ask for variables this process lacks, the run is started again with them
+/// set, and its exit status is returned.
+fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
+    use crate::keywrap::pkcs11::{module_environment, unmet_environment};
+    let files: Vec<PathBuf> = match &cli.command {
+        Command::Encrypt(args) => args
+            .recipients
+            .iter()
+            .filter_map(|r| r.strip_prefix("pkcs11:").map(PathBuf::from))
+            .collect(),
+        Command::Decrypt(args) => {
+            let specs: Vec<KeySpec> = args
+                .keys
+                .keys
+                .iter()
+                .filter_map(|k| KeySpec::parse(k).ok())
+                .collect();
+            // Unreadable directories are reported by the normal key loading.
+            crate::keys::source::key_files(&specs, &args.keys.key_dirs).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    if files.is_empty() || std::env::var_os(MODULE_ENV_MARKER).is_some() {
+        return Ok(None);
+    }
+    let refs: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+    let required = module_environment(&refs).map_err(Error::from)?;
+    let unmet = unmet_environment(&required);
+    if unmet.is_empty() {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe()?;
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .envs(unmet)
+        .env(MODULE_ENV_MARKER, "1")
+        .status()?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(i32::from(EXIT_ERROR));
+    Ok(Some(ExitCode::from(
+        u8::try_from(code).unwrap_or(EXIT_ERROR),
+    )))
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {

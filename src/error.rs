@@ -57,6 +57,9 @@ pub enum Error {
     /// The key-wrap schemes could not be set up (a broken provider configuration).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The PKCS#11 key files ask for conflicting module environments.
+    #[error(transparent)]
+    Pkcs11Environment(#[from] crate::keywrap::pkcs11::ModuleEnvironmentError),
     /// Encrypting needs at least one recipient.
     #[error("no recipients given")]
     NoRecipients,
@@ -166,7 +169,7 @@ impl Error {
                     "pass a private key of a scheme the layer is encrypted for (see `layercrypt inspect`)".into(),
                 ),
                 LayerError::Unwrap(UnwrapError::NoKeyOpened { .. }) => Some(
-                    "the layer was encrypted for other recipients; `layercrypt inspect` lists them".into(),
+                    "each key's reason is given above; `layercrypt inspect` lists the layer's recipients".into(),
                 ),
                 LayerError::Cipher(CipherError::HmacMismatch) => Some(
                     "the layer blob was modified or damaged; copy the image again from its source".into(),

@@ -458,6 +458,22 @@ pub fn load_key_ring(
     Ok((ring, skipped))
 }
 
+/// Every file `load_key_ring` would read for these specs and key directories (for callers
+/// that must prepare the process before keys are used, such as PKCS#11 module environments).
+pub fn key_files(specs: &[KeySpec], key_dirs: &[PathBuf]) -> Result<Vec<PathBuf>, KeySourceError> {
+    let mut out: Vec<PathBuf> = specs
+        .iter()
+        .filter_map(|s| match s {
+            KeySpec::File { path, .. } => Some(path.clone()),
+            KeySpec::Provider { .. } => None,
+        })
+        .collect();
+    for dir in key_dirs {
+        out.extend(files_below(dir)?);
+    }
+    Ok(out)
+}
+
 /// Every regular file below `dir`, sorted, following the directory tree.
 fn files_below(dir: &Path) -> Result<Vec<PathBuf>, KeySourceError> {
     let io = |path: &Path, source| KeySourceError::Io {
