@@ -240,13 +240,13 @@ pub struct InspectArgs {
 
 /// A failure to report: the library error, or a problem with the arguments themselves.
 enum Failure {
-    Lib(Error),
+    Lib(Box<Error>),
     Stdout(io::Error),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        Failure::Lib(e)
+        Failure::Lib(Box::new(e))
     }
 }
 
