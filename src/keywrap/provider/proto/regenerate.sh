@@ -44,4 +44,6 @@ cargo run --quiet --manifest-path "$work/Cargo.toml" --target-dir "$work/target"
     "$here/keyprovider.proto" "$here" "$work/client" "$work/server"
 cp "$work/client/keyprovider.rs" "$here/keyprovider.rs"
 cp "$work/server/keyprovider.rs" "$root/examples/keyprovider/proto.rs"
+# Committed as rustfmt leaves it, so `cargo fmt --check` and a regeneration agree.
+rustfmt --edition 2024 "$here/keyprovider.rs" "$root/examples/keyprovider/proto.rs"
 echo "regenerate: wrote $here/keyprovider.rs and $root/examples/keyprovider/proto.rs" >&2
