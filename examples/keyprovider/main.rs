@@ -128,7 +128,9 @@ fn parse_args(args: &[String]) -> Result<(Options, Option<Serve>), String> {
             }
             "--ready-file" | "--tls-cert" | "--tls-key" | "--client-ca" => {
                 let v = PathBuf::from(value()?);
-                let s = serve.as_mut().ok_or(format!("{arg} belongs after grpc ADDRESS"))?;
+                let s = serve
+                    .as_mut()
+                    .ok_or(format!("{arg} belongs after grpc ADDRESS"))?;
                 match arg.as_str() {
                     "--ready-file" => s.ready_file = Some(v),
                     "--tls-cert" => s.tls_cert = Some(v),
@@ -256,10 +258,7 @@ fn parameters(config: &Value, name: &str) -> Result<Vec<Vec<u8>>, Failure> {
         .ok_or("no Parameters object")?;
     match map.get(name) {
         None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| b64_field(v, "parameter"))
-            .collect(),
+        Some(Value::Array(items)) => items.iter().map(|v| b64_field(v, "parameter")).collect(),
         Some(_) => Err("a parameter list is not a list".into()),
     }
 }
@@ -341,7 +340,11 @@ fn serve_command(options: &Options) -> ExitCode {
     match answer(options, &request) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(&out).and_then(|()| stdout.flush()).is_err() {
+            if stdout
+                .write_all(&out)
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS
@@ -438,10 +441,7 @@ impl AsyncWrite for Conn {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut *self.0).poll_flush(cx)
     }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut *self.0).poll_shutdown(cx)
     }
 }
@@ -476,7 +476,8 @@ async fn run_grpc(options: Options, serve: Serve) -> Result<(), String> {
     // Accepted (and, with TLS, handshaken) connections flow to tonic through this channel.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Conn, std::io::Error>>(16);
     let bound = if let Some(path) = serve.address.strip_prefix("unix:") {
-        let listener = tokio::net::UnixListener::bind(path).map_err(|e| format!("bind {path}: {e}"))?;
+        let listener =
+            tokio::net::UnixListener::bind(path).map_err(|e| format!("bind {path}: {e}"))?;
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {

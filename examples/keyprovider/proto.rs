@@ -18,7 +18,7 @@ pub mod key_provider_service_server {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value,
+        clippy::let_unit_value
     )]
     use tonic::codegen::*;
     /// Generated trait containing gRPC methods that should be implemented for use with KeyProviderServiceServer.
@@ -60,10 +60,7 @@ pub mod key_provider_service_server {
                 max_encoding_message_size: None,
             }
         }
-        pub fn with_interceptor<F>(
-            inner: T,
-            interceptor: F,
-        ) -> InterceptedService<Self, F>
+        pub fn with_interceptor<F>(inner: T, interceptor: F) -> InterceptedService<Self, F>
         where
             F: tonic::service::Interceptor,
         {
@@ -118,20 +115,15 @@ pub mod key_provider_service_server {
                 "/keyprovider.KeyProviderService/WrapKey" => {
                     #[allow(non_camel_case_types)]
                     struct WrapKeySvc<T: KeyProviderService>(pub Arc<T>);
-                    impl<
-                        T: KeyProviderService,
-                    > tonic::server::UnaryService<super::KeyProviderKeyWrapProtocolInput>
-                    for WrapKeySvc<T> {
+                    impl<T: KeyProviderService>
+                        tonic::server::UnaryService<super::KeyProviderKeyWrapProtocolInput>
+                        for WrapKeySvc<T>
+                    {
                         type Response = super::KeyProviderKeyWrapProtocolOutput;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::Response>,
-                            tonic::Status,
-                        >;
+                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
                         fn call(
                             &mut self,
-                            request: tonic::Request<
-                                super::KeyProviderKeyWrapProtocolInput,
-                            >,
+                            request: tonic::Request<super::KeyProviderKeyWrapProtocolInput>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
                             let fut = async move {
@@ -165,25 +157,19 @@ pub mod key_provider_service_server {
                 "/keyprovider.KeyProviderService/UnWrapKey" => {
                     #[allow(non_camel_case_types)]
                     struct UnWrapKeySvc<T: KeyProviderService>(pub Arc<T>);
-                    impl<
-                        T: KeyProviderService,
-                    > tonic::server::UnaryService<super::KeyProviderKeyWrapProtocolInput>
-                    for UnWrapKeySvc<T> {
+                    impl<T: KeyProviderService>
+                        tonic::server::UnaryService<super::KeyProviderKeyWrapProtocolInput>
+                        for UnWrapKeySvc<T>
+                    {
                         type Response = super::KeyProviderKeyWrapProtocolOutput;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::Response>,
-                            tonic::Status,
-                        >;
+                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
                         fn call(
                             &mut self,
-                            request: tonic::Request<
-                                super::KeyProviderKeyWrapProtocolInput,
-                            >,
+                            request: tonic::Request<super::KeyProviderKeyWrapProtocolInput>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
                             let fut = async move {
-                                <T as KeyProviderService>::un_wrap_key(&inner, request)
-                                    .await
+                                <T as KeyProviderService>::un_wrap_key(&inner, request).await
                             };
                             Box::pin(fut)
                         }
@@ -210,25 +196,19 @@ pub mod key_provider_service_server {
                     };
                     Box::pin(fut)
                 }
-                _ => {
-                    Box::pin(async move {
-                        let mut response = http::Response::new(
-                            tonic::body::Body::default(),
-                        );
-                        let headers = response.headers_mut();
-                        headers
-                            .insert(
-                                tonic::Status::GRPC_STATUS,
-                                (tonic::Code::Unimplemented as i32).into(),
-                            );
-                        headers
-                            .insert(
-                                http::header::CONTENT_TYPE,
-                                tonic::metadata::GRPC_CONTENT_TYPE,
-                            );
-                        Ok(response)
-                    })
-                }
+                _ => Box::pin(async move {
+                    let mut response = http::Response::new(tonic::body::Body::default());
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        tonic::Status::GRPC_STATUS,
+                        (tonic::Code::Unimplemented as i32).into(),
+                    );
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        tonic::metadata::GRPC_CONTENT_TYPE,
+                    );
+                    Ok(response)
+                }),
             }
         }
     }

@@ -19,8 +19,10 @@ use zeroize::Zeroizing;
 use super::config::CommandConfig;
 use super::protocol::MAX_RESPONSE;
 
-/// How much of a failing provider's stderr is kept for the error message.
+/// How much of a failing provider's stderr is kept for the error message: its first lines,
+/// where a provider says what went wrong (a usage text after that adds nothing).
 const STDERR_KEPT: usize = 1000;
+const STDERR_LINES: usize = 5;
 
 /// Run the provider once with `request`; its stdout on success.
 pub(super) fn call(
@@ -144,17 +146,14 @@ impl Drop for Reaper {
 /// `: <first lines of stderr>` for an error message, or nothing when it said nothing.
 fn describe_stderr(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(&stderr[..stderr.len().min(STDERR_KEPT)]);
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.is_empty() {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let shown: Vec<&str> = lines.by_ref().take(STDERR_LINES).collect();
+    if shown.is_empty() {
         return String::new();
     }
-    let mut out = format!(": {}", lines.join("; "));
+    let mut out = format!(": {}", shown.join("; "));
     out.retain(|c| !c.is_control());
-    if stderr.len() > STDERR_KEPT {
+    if stderr.len() > STDERR_KEPT || lines.next().is_some() {
         out.push_str(" …");
     }
     out
@@ -208,6 +207,8 @@ mod tests {
             err.len() < STDERR_KEPT + 100 && err.ends_with(" …"),
             "{err}"
         );
+        let err = call(&sh("seq 1 100 >&2; exit 1"), b"", LONG).unwrap_err();
+        assert_eq!(err, "/bin/sh failed (exit status: 1): 1; 2; 3; 4; 5 …");
         let err = call(&sh("kill -9 $$"), b"", LONG).unwrap_err();
         assert!(err.contains("signal: 9"), "{err}");
         let missing = CommandConfig {

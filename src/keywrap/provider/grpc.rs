@@ -447,7 +447,8 @@ async fn connect(target: &Target, tls: Option<&Tls>) -> Result<Box<dyn Io>, BoxE
 
 /// A gRPC failure in words: the status, and the cause chain (connection errors hide there).
 fn describe_status(target: &str, status: &tonic::Status) -> String {
-    let mut out = format!("gRPC {target}: {}", status.code().description());
+    // The code's name (`PermissionDenied`, `Unavailable`) is what gRPC users search for.
+    let mut out = format!("gRPC {target}: {:?}", status.code());
     let message = status.message().trim();
     if !message.is_empty() {
         out.push_str(": ");
