@@ -42,8 +42,17 @@ fn provider_bin() -> &'static Path {
         let bin = profile_dir.join("examples").join("keyprovider");
         let target_dir = profile_dir.parent().unwrap();
         let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+        // The same features as this test, so the nested build reuses what is built.
+        let mut features = Vec::new();
+        if cfg!(feature = "pgp") {
+            features.push("pgp");
+        }
+        if cfg!(feature = "keyprovider-grpc") {
+            features.push("keyprovider-grpc");
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--example", "keyprovider"])
+            .args(["--no-default-features", "--features", &features.join(",")])
             .args([
                 "--profile",
                 if profile == "debug" { "dev" } else { profile },

@@ -297,9 +297,9 @@ pub(crate) fn member<'a>(
 ) -> Option<&'a Value> {
     object
         .iter()
-        .filter(|(k, _)| fold_eq(k, name))
+        .rev()
+        .find(|(k, _)| fold_eq(k, name))
         .map(|(_, v)| v)
-        .last()
 }
 
 /// Whether two member names are equal under Go's `encoding/json` folding (`bytes.EqualFold`):

@@ -481,21 +481,23 @@ mod tests {
             "kp",
             r#"{"keyunwrapresults":{"optsdata":[79,80,84,83]}}"#,
         );
-        let mut keys = KeyRing::default();
-        keys.providers = vec![
-            ProviderKey {
-                name: "other".into(),
-                args: Some("SECRET-OTHER".into()),
-            },
-            ProviderKey {
-                name: "kp".into(),
-                args: Some("two".into()),
-            },
-            ProviderKey {
-                name: "kp".into(),
-                args: None,
-            },
-        ];
+        let mut keys = KeyRing {
+            providers: vec![
+                ProviderKey {
+                    name: "other".into(),
+                    args: Some("SECRET-OTHER".into()),
+                },
+                ProviderKey {
+                    name: "kp".into(),
+                    args: Some("two".into()),
+                },
+                ProviderKey {
+                    name: "kp".into(),
+                    args: None,
+                },
+            ],
+            ..Default::default()
+        };
         keys.private_keys.push(crate::keywrap::NamedKey {
             source: "rsa.pem".into(),
             key: crate::keys::PrivateKey::from_bytes(
