@@ -12,9 +12,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -500,6 +499,9 @@ fn unknown_providers_and_broken_configurations() {
 /// gRPC providers need the `keyprovider-grpc` feature (on by default).
 #[cfg(feature = "keyprovider-grpc")]
 mod grpc {
+    use std::process::{Child, Stdio};
+    use std::time::{Duration, Instant};
+
     use super::*;
 
     /// The test provider serving gRPC; killed when dropped.

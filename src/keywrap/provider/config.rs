@@ -57,7 +57,7 @@ pub enum Transport {
 }
 
 /// A command provider (`"cmd": {"path": …, "args": […]}`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CommandConfig {
     /// The program (run as is: an absolute path, or a name looked up in `PATH`).
     pub path: PathBuf,
@@ -119,6 +119,16 @@ pub enum ConfigError {
         /// What is wrong, in words.
         reason: String,
     },
+}
+
+impl fmt::Debug for CommandConfig {
+    // Arguments may carry credentials (a token for a key broker): show only how many.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandConfig")
+            .field("path", &self.path)
+            .field("args", &format_args!("<{} redacted>", self.args.len()))
+            .finish()
+    }
 }
 
 impl fmt::Display for Transport {
@@ -463,6 +473,18 @@ mod tests {
         .unwrap();
         assert_eq!(all[0].name, "a");
         assert!(matches!(&all[1].transport, Transport::Command(c) if c.path == Path::new("2")));
+    }
+
+    #[test]
+    fn debug_hides_command_arguments() {
+        let p =
+            one(r#"{"key-providers":{"p":{"cmd":{"path":"/bin/kp","args":["--token","T0K3N"]}}}}"#);
+        let text = format!("{p:?}");
+        assert!(
+            text.contains("/bin/kp") && text.contains("<2 redacted>"),
+            "{text}"
+        );
+        assert!(!text.contains("T0K3N"), "{text}");
     }
 
     #[test]

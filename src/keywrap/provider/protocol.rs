@@ -48,12 +48,14 @@ pub const MAX_RESPONSE: usize = 1 << 20;
 /// The request for wrapping `options` for one provider, whose recipients contributed `params`
 /// (their ARGS, or [`ENABLED`]).
 pub fn wrap_request(name: &str, params: &[&[u8]], options: &[u8]) -> Zeroizing<Vec<u8>> {
-    let ec = [
-        r#"{"Parameters":"#,
-        &parameters(name, params),
-        r#","DecryptConfig":{"Parameters":{}}}"#,
-    ]
-    .concat();
+    let ec = Zeroizing::new(
+        [
+            r#"{"Parameters":"#,
+            &parameters(name, params),
+            r#","DecryptConfig":{"Parameters":{}}}"#,
+        ]
+        .concat(),
+    );
     let optsdata = Zeroizing::new(GO_STD.encode(options));
     join(&[
         r#"{"op":"keywrap","keywrapparams":{"ec":"#,
