@@ -48,33 +48,51 @@ pub(super) fn call(
     // deadlock against us. The threads own what they touch: if a provider leaves a pipe open
     // in a background process after it is killed, its thread is left behind rather than
     // blocking this call.
+    let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
+        thread::Builder::new()
+            .name(format!("keyprovider-{name}"))
+            .spawn(work)
+            .map(drop)
+            .map_err(|e| format!("cannot run {program}: no thread for its {name}: {e}"))
+    };
     if let Some(mut stdin) = child.0.stdin.take() {
         let request = Zeroizing::new(request.to_vec());
         // A provider that exits without reading its input is judged by its answer.
-        thread::spawn(move || stdin.write_all(&request));
+        spawn(
+            "stdin",
+            Box::new(move || {
+                let _ = stdin.write_all(&request);
+            }),
+        )?;
     }
     let (out_tx, out_rx) = mpsc::channel();
     if let Some(stdout) = child.0.stdout.take() {
-        thread::spawn(move || {
-            // Sized once, so the answer (an unwrapped key) is never copied by a reallocation.
-            let mut answer = Zeroizing::new(Vec::with_capacity(MAX_RESPONSE + 1));
-            let read = stdout
-                .take(MAX_RESPONSE as u64 + 1)
-                .read_to_end(&mut answer);
-            let _ = out_tx.send(read.map(|_| answer));
-        });
+        spawn(
+            "stdout",
+            Box::new(move || {
+                // Sized once, so the answer (an unwrapped key) is never copied by a reallocation.
+                let mut answer = Zeroizing::new(Vec::with_capacity(MAX_RESPONSE + 1));
+                let read = stdout
+                    .take(MAX_RESPONSE as u64 + 1)
+                    .read_to_end(&mut answer);
+                let _ = out_tx.send(read.map(|_| answer));
+            }),
+        )?;
     }
     let (err_tx, err_rx) = mpsc::channel();
     if let Some(mut stderr) = child.0.stderr.take() {
-        thread::spawn(move || {
-            let mut kept = Vec::new();
-            let _ = (&mut stderr)
-                .take(STDERR_KEPT as u64 + 1)
-                .read_to_end(&mut kept);
-            // Keep draining, so a chatty provider never blocks on a full pipe.
-            let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-            let _ = err_tx.send(kept);
-        });
+        spawn(
+            "stderr",
+            Box::new(move || {
+                let mut kept = Vec::new();
+                let _ = (&mut stderr)
+                    .take(STDERR_KEPT as u64 + 1)
+                    .read_to_end(&mut kept);
+                // Keep draining, so a chatty provider never blocks on a full pipe.
+                let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+                let _ = err_tx.send(kept);
+            }),
+        )?;
     }
 
     let too_slow = || {

@@ -9,7 +9,7 @@
 //! sends those bytes back, with the ARGS of every `-k provider:NAME[:ARGS]`; it is tried for
 //! every configured provider whose annotation a layer carries, whether or not such a key was
 //! given (a node-level provider needs none). The messages are Go's, to the byte
-//! ([`protocol`]); the transports are a command ([`cmd`](self) — stdin/stdout) and gRPC
+//! ([`protocol`]); the transports are a command (request on stdin, answer on stdout) and gRPC
 //! (cargo feature `keyprovider-grpc`, on by default).
 //!
 //! What this module must never do: send a provider anything but its own parameters. Go hands
@@ -155,7 +155,9 @@ impl ProviderWrapper {
         }
     }
 
-    /// Send one request; the answer document.
+    /// Send one request (`wrap`: a WrapKey request, else UnWrapKey; only gRPC tells them
+    /// apart); the answer document.
+    #[cfg_attr(not(feature = "keyprovider-grpc"), allow(unused_variables))]
     fn exchange(&self, wrap: bool, request: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         if let Some(why) = self.unusable() {
             return Err(why);
@@ -174,10 +176,8 @@ impl ProviderWrapper {
                 ),
                 None => Err("no gRPC client".into()),
             },
-            _ => {
-                let _ = wrap;
-                Err("no transport".into())
-            }
+            // `unusable` has refused every other case.
+            _ => Err("no transport".into()),
         }
     }
 }
