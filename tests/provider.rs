@@ -588,6 +588,48 @@ mod grpc {
         assert!(err.contains("cannot connect to unix socket"), "{err}");
     }
 
+    /// One provider (one runtime, one channel) used from many threads at once, as the
+    /// engine's worker threads use it: every call gets its own answer.
+    #[test]
+    fn one_grpc_provider_serves_many_threads_at_once() {
+        use layercrypt::keywrap::provider::ProviderWrapper;
+        use layercrypt::keywrap::provider::config::{
+            DEFAULT_TIMEOUT, GrpcConfig, ProviderConfig, Transport,
+        };
+        use layercrypt::keywrap::{KeyRing, KeyWrapper, RecipientSpec};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let server = Server::start(tmp.path(), "127.0.0.1:0", &[]);
+        let provider = ProviderWrapper::new(ProviderConfig {
+            name: "kp".into(),
+            transport: Transport::Grpc(GrpcConfig {
+                target: server.address.clone(),
+                tls: None,
+            }),
+            timeout: DEFAULT_TIMEOUT,
+        });
+        let recipients = provider
+            .recipients(&[RecipientSpec {
+                spec: "provider:kp:s3cret".into(),
+                value: "s3cret".into(),
+            }])
+            .unwrap();
+        let keys = KeyRing::default();
+        std::thread::scope(|s| {
+            for i in 0..16 {
+                let (provider, recipients, keys) = (&provider, &recipients, &keys);
+                s.spawn(move || {
+                    let options = format!("{{\"options\":{i}}}");
+                    let blob = provider
+                        .wrap(&[&recipients[0]], options.as_bytes())
+                        .unwrap();
+                    let got = provider.unwrap(keys, &blob).unwrap();
+                    assert_eq!(&got.options[..], options.as_bytes());
+                });
+            }
+        });
+    }
+
     /// Run openssl; it is a test dependency.
     fn openssl(dir: &Path, args: &[&str]) {
         let out = Command::new("openssl")

@@ -141,7 +141,14 @@ impl Client {
         let result = if tokio::runtime::Handle::try_current().is_ok() {
             // Called from inside someone else's runtime (an async embedder): blocking on ours
             // there would panic, so block on a plain thread instead.
-            std::thread::scope(|s| s.spawn(|| runtime.block_on(exchange)).join().ok().flatten())
+            std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, || runtime.block_on(exchange))
+                    .map_err(|e| {
+                        format!("gRPC {}: no thread for the call: {e}", self.config.target)
+                    })
+                    .map(|t| t.join().ok().flatten())
+            })?
         } else {
             runtime.block_on(exchange)
         };
