@@ -576,8 +576,8 @@ mod tests {
     fn passphrase_candidates_drop_one_newline() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         fs::write(tmp.path(), b"secret\n").unwrap();
-        let c =
-            passphrase_candidates(Path::new("k"), &PassphraseSource::File(tmp.path().into())).unwrap();
+        let c = passphrase_candidates(Path::new("k"), &PassphraseSource::File(tmp.path().into()))
+            .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(&c[1][..], b"secret");
         let text = format!(
