@@ -163,6 +163,13 @@ impl SecretKeyring {
             for key in keys {
                 found_any = true;
                 let id = go_key_id(key_id_u64(&key));
+                if !key.pk_algo().is_supported() {
+                    problems.push(format!(
+                        "secret key {id} is an {} key, which this build cannot decrypt with",
+                        key.pk_algo()
+                    ));
+                    continue;
+                }
                 let unlocked = match self.unlock(&key) {
                     Ok(k) => k,
                     Err(reason) => {

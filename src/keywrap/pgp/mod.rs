@@ -58,7 +58,6 @@ const SCHEME: &str = "pgp";
 const MAX_CERT_FILE: u64 = 16 * 1024 * 1024;
 
 /// The OpenPGP scheme.
-#[derive(Debug)]
 pub struct PgpWrapper {
     gpg: gpg::Gpg,
     /// Whether gpg runs (asked once).
@@ -67,6 +66,16 @@ pub struct PgpWrapper {
     user_ids: OnceLock<HashMap<String, Vec<String>>>,
     /// Passphrase candidates for keys gpg holds (read once: a prompt or `fd=` cannot repeat).
     gpg_passphrases: Mutex<Option<keyring::Candidates>>,
+}
+
+impl std::fmt::Debug for PgpWrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the cached passphrases.
+        f.debug_struct("PgpWrapper")
+            .field("gpg", &self.gpg)
+            .field("gpg_available", &self.gpg_available.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgpWrapper {
