@@ -718,6 +718,10 @@ fn unknown_expired_revoked_and_sign_only_recipients_are_refused_by_name() {
         ("pgp:revoked@example.test", "is revoked"),
         ("pgp:signer@example.test", "signing-only"),
         ("pgp:", "an OpenPGP recipient is pgp:EMAIL"),
+        (
+            &format!("pgp:{}", key("rsa2048.pub.pem")),
+            "is a public key, not an OpenPGP certificate",
+        ),
     ] {
         let before = snapshot(&plain());
         let out = home

@@ -145,7 +145,8 @@ fn recipient_for(m: &recipients::Match<'_>) -> Result<PgpRecipient, String> {
     })
 }
 
-/// Read certificates from a file, if it is an OpenPGP key file (`None`: it is not one).
+/// Read the certificates of a recipient that names a file (`None`: it names no file, so it is
+/// a name, key id or fingerprint).
 fn certificate_file(path: &str) -> Option<Result<Vec<Cert>, RecipientError>> {
     let p = Path::new(path);
     if !p.is_file() {
@@ -160,11 +161,13 @@ fn certificate_file(path: &str) -> Option<Result<Vec<Cert>, RecipientError>> {
             source,
         }));
     }
-    if !matches!(
-        sniff(&data),
-        FileKind::PgpPublicKey | FileKind::PgpSecretKey
-    ) {
-        return None;
+    match sniff(&data) {
+        FileKind::PgpPublicKey | FileKind::PgpSecretKey => {}
+        other => {
+            return Some(Err(RecipientError::Scheme(format!(
+                "{path} is {other}, not an OpenPGP certificate (export one with `gpg --export --armor EMAIL > FILE`)"
+            ))));
+        }
     }
     let certs = CertParser::from_bytes(&data[..]).and_then(|parser| {
         parser
