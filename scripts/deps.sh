@@ -2,7 +2,8 @@
 # Install the Debian packages layercrypt needs, idempotently: only missing packages are
 # installed, and `apt-get update` runs only when something is missing.
 #
-#   scripts/deps.sh          build dependencies (OpenSSL headers, pkg-config, a C compiler)
+#   scripts/deps.sh          build dependencies (OpenSSL headers, pkg-config, a C compiler, and
+#                            libclang for the bindings of sequoia-openpgp's OpenSSL backend)
 #   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
 #                            softhsm2 and opensc for the PKCS#11 tests)
 #
@@ -11,6 +12,9 @@
 set -euo pipefail
 
 packages=(pkg-config libssl-dev gcc make)
+# OpenPGP (cargo feature `pgp`, on by default): sequoia-openpgp's OpenSSL backend generates its
+# OpenSSL bindings with bindgen, which needs libclang at build time.
+packages+=(libclang-dev)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(skopeo gnupg openssl)
     # PKCS#11 tests (tests/pkcs11.rs): a software token and pkcs11-tool to fill it.

@@ -132,6 +132,10 @@ impl KeySourceError {
                 "decryption needs the private key that belongs to the recipient's public key"
                     .into(),
             ),
+            KeySourceError::UnsupportedKind {
+                kind: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
+                ..
+            } => Some(PGP_KEY_HINT.into()),
             _ => None,
         }
     }
@@ -179,7 +183,7 @@ impl KeyError {
             KeyError::WrongKind {
                 found: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
                 ..
-            } => "OpenPGP keys belong to pgp: recipients, which this version does not support",
+            } => PGP_KEY_HINT,
             KeyError::WrongPassword => {
                 "check the passphrase (a trailing newline in a passphrase file is tried with and without)"
             }
@@ -188,6 +192,12 @@ impl KeyError {
         Some(text.to_string())
     }
 }
+
+/// Where OpenPGP keys go, in this build.
+#[cfg(feature = "pgp")]
+const PGP_KEY_HINT: &str = "OpenPGP certificates are recipients as pgp:FILE (or pgp:EMAIL from the GnuPG home); decryption takes the secret keyring from `gpg --export-secret-keys KEYID > secring.gpg` as -k secring.gpg";
+#[cfg(not(feature = "pgp"))]
+const PGP_KEY_HINT: &str = "this build of layercrypt has no OpenPGP support (it was built without the cargo feature `pgp`)";
 
 const PASSPHRASE_FORMS: &[&str] = &[":pass=", ":file=", ":fd=", ":env="];
 
