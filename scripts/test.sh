@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite, as CI does (.ci/run calls this): installs missing test tools,
-# then checks formatting and lints, and runs unit, integration, interop (against skopeo) and
-# documentation tests. Interop tests fail, never skip, when skopeo is missing.
+# then checks formatting and lints, and runs unit, integration, interop (against skopeo, gpg,
+# SoftHSM) and documentation tests, with the default features and without them. Interop tests
+# fail, never skip, when a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,3 +12,6 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo test --doc
+# Embedders can drop OpenPGP (LGPL sequoia) and gRPC: that build must work and pass too.
+cargo clippy --no-default-features --all-targets -- -D warnings
+cargo test --no-default-features --all-targets

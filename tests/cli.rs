@@ -15,10 +15,6 @@ fn plain() -> Layout {
     Layout(testdata("images/plain"))
 }
 
-fn oci(path: &Path, reference: &str) -> String {
-    format!("oci:{}:{reference}", path.display())
-}
-
 /// Encrypted layers of a single-manifest image, by position.
 fn encrypted_positions(layout: &Layout, reference: &str) -> Vec<usize> {
     layout

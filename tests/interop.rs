@@ -10,14 +10,6 @@ use std::path::Path;
 
 use common::*;
 
-fn oci(path: &Path, reference: &str) -> String {
-    format!("oci:{}:{reference}", path.display())
-}
-
-fn plain_digest(reference: &str) -> serde_json::Value {
-    Layout(testdata("images/plain")).entry(reference)["digest"].clone()
-}
-
 /// Encrypt `reference` of the plain fixture with layercrypt for `recipients`.
 fn layercrypt_encrypt(
     dir: &Path,

@@ -15,167 +15,10 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
+use common::softhsm::*;
 use common::*;
 use serde_json::Value;
-
-/// Debian's SoftHSM module.
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const TOKEN: &str = "layercrypt-test";
-const PIN: &str = "4321";
-const SO_PIN: &str = "87654321";
-
-/// Tests run one at a time against the token: SoftHSM rewrites the token file on every login
-/// (its PIN-count flags), and another process reading it meanwhile can see a token without a
-/// label. (Within one layercrypt process, operations on a module are serialised.)
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The token made for this test run, shared by all tests (they only read it).
-struct Token {
-    /// The directory holding the token, its configuration and exported public keys.
-    dir: PathBuf,
-    /// `softhsm2.conf`, for `SOFTHSM2_CONF`.
-    conf: PathBuf,
-}
-
-fn run_tool(program: &str, args: &[&str], conf: &Path) -> Vec<u8> {
-    let out = Command::new(program)
-        .args(args)
-        .env("SOFTHSM2_CONF", conf)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}); install softhsm2 and opensc with scripts/deps.sh --test")
-        });
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The token: RSA-2048 (`rsa2048`, id 01), RSA-3072 (`rsa3072`, id 02) and EC P-256
-/// (`ec256`, id 03) key pairs, and the RSA public keys exported as DER.
-fn token() -> &'static Token {
-    static TOKEN_DIR: OnceLock<Token> = OnceLock::new();
-    TOKEN_DIR.get_or_init(|| {
-        assert!(
-            Path::new(MODULE).exists(),
-            "the SoftHSM module {MODULE} is missing; install softhsm2 with scripts/deps.sh --test"
-        );
-        // Under the target directory, one per test process; those of earlier runs (whose
-        // process is gone) are removed.
-        let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("pkcs11-softhsm-")
-                && !Path::new("/proc").join(pid).exists()
-            {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-        }
-        let dir = parent.join(format!("pkcs11-softhsm-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
-        run_tool(
-            "softhsm2-util",
-            &[
-                "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN,
-            ],
-            &conf,
-        );
-        for (kind, id, label) in [
-            ("rsa:2048", "01", "rsa2048"),
-            ("rsa:3072", "02", "rsa3072"),
-            ("EC:prime256v1", "03", "ec256"),
-        ] {
-            run_tool(
-                "pkcs11-tool",
-                &[
-                    "--module", MODULE, "--token-label", TOKEN, "--login", "--pin", PIN,
-                    "--keypairgen", "--key-type", kind, "--id", id, "--label", label,
-                ],
-                &conf,
-            );
-        }
-        for (id, name) in [("01", "rsa2048.pub.der"), ("02", "rsa3072.pub.der")] {
-            let out = dir.join(name);
-            run_tool(
-                "pkcs11-tool",
-                &[
-                    "--module", MODULE, "--token-label", TOKEN, "--read-object", "--type",
-                    "pubkey", "--id", id, "-o", out.to_str().unwrap(),
-                ],
-                &conf,
-            );
-        }
-        Token { dir, conf }
-    })
-}
-
-impl Token {
-    /// Write a PKCS#11 key file for `uri_path` (path attributes after the token) with `query`
-    /// attributes, asking for this token's `SOFTHSM2_CONF`.
-    fn key_file(&self, dir: &Path, name: &str, uri_path: &str, query: &str) -> PathBuf {
-        let path = dir.join(name);
-        fs::write(
-            &path,
-            format!(
-                "pkcs11:\n  uri: pkcs11:{uri_path}?{query}\nmodule:\n  env:\n    SOFTHSM2_CONF: {}\n",
-                self.conf.display()
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    /// The usual key file: the object `label` on the test token, with the PIN and SoftHSM.
-    fn key(&self, dir: &Path, label: &str) -> PathBuf {
-        self.key_file(
-            dir,
-            &format!("{label}.yaml"),
-            &format!("token={TOKEN};object={label}"),
-            &format!("pin-value={PIN}&module-name=softhsm2"),
-        )
-    }
-
-    /// The binary with the environment a user would set: the token's configuration, the test
-    /// policy, SHA-1 OAEP; nothing inherited that could change the outcome.
-    fn layercrypt(&self, hash: Option<&str>) -> assert_cmd::Command {
-        let mut cmd = layercrypt();
-        cmd.env("SOFTHSM2_CONF", &self.conf)
-            .env("OCICRYPT_CONFIG", testdata("pkcs11/softhsm-policy.conf"))
-            .env_remove("OCICRYPT_OAEP_HASHALG")
-            .env_remove("OCICRYPT_KEYPROVIDER_CONFIG");
-        if let Some(h) = hash {
-            cmd.env("OCICRYPT_OAEP_HASHALG", h);
-        }
-        cmd
-    }
-}
-
-fn oci(path: &Path, reference: &str) -> String {
-    format!("oci:{}:{reference}", path.display())
-}
-
-fn plain_digest() -> Value {
-    Layout(testdata("images/plain")).entry("v1")["digest"].clone()
-}
 
 /// Encrypt `plain:v1` for `recipients`, insisting on success.
 fn encrypt(token: &Token, hash: Option<&str>, recipients: &[String], out: &Path) {
@@ -203,7 +46,7 @@ fn decrypts_to_original(token: &Token, enc: &Path, keys: &[&Path], out: &Path) {
         .success();
     assert_eq!(
         Layout(out.to_path_buf()).entry("v1")["digest"],
-        plain_digest(),
+        plain_digest("v1"),
         "decrypting {} did not restore the original manifest",
         enc.display()
     );
@@ -688,7 +531,7 @@ fn policy_and_environment_are_enforced() {
             .arg(oci(&dec, "v1"))
             .assert()
             .success();
-        assert_eq!(Layout(dec).entry("v1")["digest"], plain_digest());
+        assert_eq!(Layout(dec).entry("v1")["digest"], plain_digest("v1"));
     }
     let enc_env = tmp.path().join("enc-module-env");
     let mut c = token.layercrypt(Some("sha1"));

@@ -25,10 +25,6 @@ const PLAIN_V1: &str = "sha256:8eb108e66e7fd82fd27f3711f4bf0cee9d67129f8414fc108
 const SAMPLE_V1: &str = "sha256:6ff94ca744fc42c4cbbd31a030d668f875b29bfc6ca5c2a887503afb24cd8aea";
 const ANNOTATION: &str = "org.opencontainers.image.enc.keys.pkcs7";
 
-fn oci(path: &Path, reference: &str) -> String {
-    format!("oci:{}:{reference}", path.display())
-}
-
 /// A fixture under `testdata/pkcs7/`, as a string for command lines.
 fn p7(name: &str) -> String {
     testdata("pkcs7").join(name).display().to_string()

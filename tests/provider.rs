@@ -13,81 +13,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::keyprovider::*;
 use common::*;
 use serde_json::{Value, json};
 
 const ANNOTATION: &str = "org.opencontainers.image.enc.keys.provider.kp";
-
-fn oci(path: &Path, reference: &str) -> String {
-    format!("oci:{}:{reference}", path.display())
-}
-
-fn plain_digest() -> Value {
-    Layout(testdata("images/plain")).entry("v1")["digest"].clone()
-}
-
-/// The test provider binary, built (once per test run) by the cargo that builds this test, so
-/// that `cargo test --test provider` alone also finds a fresh one.
-fn provider_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // target/<profile>/deps/provider-HASH → target/<profile>/examples/keyprovider
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let bin = profile_dir.join("examples").join("keyprovider");
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-        // The same features as this test, so the nested build reuses what is built.
-        let mut features = Vec::new();
-        if cfg!(feature = "pgp") {
-            features.push("pgp");
-        }
-        if cfg!(feature = "keyprovider-grpc") {
-            features.push("keyprovider-grpc");
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "keyprovider"])
-            .args(["--no-default-features", "--features", &features.join(",")])
-            .args([
-                "--profile",
-                if profile == "debug" { "dev" } else { profile },
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cannot build examples/keyprovider");
-        assert!(bin.is_file(), "{} was not built", bin.display());
-        bin
-    })
-}
-
-/// A config entry running the test provider as a command with `args` (before `cmd`).
-fn cmd_provider(args: &[&str]) -> Value {
-    let mut all: Vec<&str> = args.to_vec();
-    all.push("cmd");
-    json!({"cmd": {"path": provider_bin(), "args": all}})
-}
-
-/// Write a key-provider configuration with these entries; returns its path.
-fn config(dir: &Path, file: &str, providers: Value) -> PathBuf {
-    let path = dir.join(file);
-    std::fs::write(&path, json!({ "key-providers": providers }).to_string()).unwrap();
-    path
-}
-
-/// layercrypt with this key-provider configuration.
-fn with_config(config: &Path) -> assert_cmd::Command {
-    let mut cmd = layercrypt();
-    cmd.env("OCICRYPT_KEYPROVIDER_CONFIG", config);
-    cmd
-}
 
 /// Encrypt plain:v1 into `dir/NAME` for `recipients`, with `config`.
 fn encrypt(config: &Path, dir: &Path, name: &str, recipients: &[&str]) -> PathBuf {
@@ -117,7 +50,7 @@ fn decrypts_to_original(config: &Path, src: &Path, keys: &[&str], out: &Path) {
         .success();
     assert_eq!(
         Layout(out.to_path_buf()).entry("v1")["digest"],
-        plain_digest(),
+        plain_digest("v1"),
         "decrypting {} with {keys:?} did not restore the original",
         src.display()
     );

@@ -486,13 +486,23 @@ pub struct NamedCertificate {
     pub certificate: Certificate,
 }
 
-/// A key provider named with `-k provider:NAME[:ARGS]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A key provider named with `-k provider:NAME[:ARGS]`. Its arguments may be secrets (a
+/// token, a password), so `Debug` does not show them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProviderKey {
     /// The provider name.
     pub name: String,
     /// Its arguments, if any.
     pub args: Option<String>,
+}
+
+impl fmt::Debug for ProviderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderKey")
+            .field("name", &self.name)
+            .field("args", &self.args.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// The keys available for unwrapping, by kind.
@@ -707,6 +717,16 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn provider_arguments_are_not_printed() {
+        let k = ProviderKey {
+            name: "kbs".into(),
+            args: Some("token=hunter2".into()),
+        };
+        let text = format!("{k:?}");
+        assert!(text.contains("kbs") && !text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! skopeo, snapshots of layout trees, and small edits of layouts for hostile-input tests.
 #![allow(dead_code)]
 
+pub mod gpg;
+pub mod keyprovider;
 pub mod mkimage;
+pub mod softhsm;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -242,4 +245,14 @@ impl Layout {
 /// `stderr` of a finished command, as text.
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An `oci:PATH:REF` reference.
+pub fn oci(path: &Path, reference: &str) -> String {
+    format!("oci:{}:{reference}", path.display())
+}
+
+/// The manifest (or index) digest of `reference` in the plain fixture layout.
+pub fn plain_digest(reference: &str) -> Value {
+    Layout(testdata("images/plain")).entry(reference)["digest"].clone()
 }
