@@ -12,7 +12,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -432,7 +431,7 @@ fn unknown_providers_and_broken_configurations() {
 /// gRPC providers need the `keyprovider-grpc` feature (on by default).
 #[cfg(feature = "keyprovider-grpc")]
 mod grpc {
-    use std::process::{Child, Stdio};
+    use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
     use super::*;
