@@ -170,12 +170,20 @@ fn decode(answer: &[u8], outer: &str, inner: &str) -> Result<Zeroizing<Vec<u8>>,
         )));
     }
     let mut de = serde_json::Deserializer::from_slice(answer);
-    let seed = Document {
-        outer,
-        inner,
-        // Each byte takes at least two characters ("0,"), so this never reallocates (which
-        // would leave copies of the secret behind).
-        capacity: answer.len() / 2 + 1,
+    // The whole answer: `{OUTER: {INNER: bytes}}`, or `null`.
+    let seed = Member {
+        name: outer,
+        within: None,
+        seed: Member {
+            name: inner,
+            within: Some(outer),
+            seed: Bytes {
+                name: inner,
+                // Each byte takes at least two characters ("0,"), so this never reallocates
+                // (which would leave copies of the secret behind).
+                capacity: answer.len() / 2 + 1,
+            },
+        },
     };
     let value = seed
         .deserialize(&mut de)
@@ -221,85 +229,37 @@ impl<'de, V: Visitor<'de>> fmt::Display for Expecting<'_, V> {
     }
 }
 
-/// The whole answer: `{OUTER: {INNER: bytes}}`, or `null`.
-struct Document<'a> {
-    outer: &'a str,
-    inner: &'a str,
-    capacity: usize,
+/// An object whose member NAME (matched as Go matches struct fields: case-insensitively, the
+/// last match winning, other members ignored) is decoded by `seed`; or `null` (Go leaves the
+/// field unset). `within` names the enclosing member, for messages.
+#[derive(Clone, Copy)]
+struct Member<'a, S> {
+    name: &'a str,
+    within: Option<&'a str>,
+    seed: S,
 }
 
-impl<'de> DeserializeSeed<'de> for Document<'_> {
+impl<'de, S> DeserializeSeed<'de> for Member<'_, S>
+where
+    S: DeserializeSeed<'de, Value = Zeroizing<Vec<u8>>> + Copy,
+{
     type Value = Zeroizing<Vec<u8>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Document<'_> {
+impl<'de, S> Visitor<'de> for Member<'_, S>
+where
+    S: DeserializeSeed<'de, Value = Zeroizing<Vec<u8>>> + Copy,
+{
     type Value = Zeroizing<Vec<u8>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object with \"{}\"", self.outer)
-    }
-
-    // Go decodes `null` into a struct as "nothing set".
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Zeroizing::new(Vec::new()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = Zeroizing::new(Vec::new());
-        while let Some(key) = map.next_key::<String>()? {
-            if fold_eq(&key, self.outer) {
-                // As in Go, a later matching member replaces an earlier one.
-                found = map.next_value_seed(Results {
-                    outer: self.outer,
-                    inner: self.inner,
-                    capacity: self.capacity,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
+        match self.within {
+            None => write!(f, "an object with \"{}\"", self.name),
+            Some(outer) => write!(f, "\"{outer}\" to be an object with \"{}\"", self.name),
         }
-        Ok(found)
-    }
-
-    refuse_others! {
-        visit_bool(bool) => "a boolean", visit_i64(i64) => "a number", visit_u64(u64) => "a number",
-        visit_f64(f64) => "a number", visit_str(&str) => "a string",
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom(format_args!(
-            "expected {}, found a list",
-            Expecting(&self)
-        )))
-    }
-}
-
-/// `{INNER: bytes}` or `null`.
-struct Results<'a> {
-    outer: &'a str,
-    inner: &'a str,
-    capacity: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Results<'_> {
-    type Value = Zeroizing<Vec<u8>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Results<'_> {
-    type Value = Zeroizing<Vec<u8>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "\"{}\" to be an object with \"{}\"",
-            self.outer, self.inner
-        )
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -309,11 +269,8 @@ impl<'de> Visitor<'de> for Results<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = Zeroizing::new(Vec::new());
         while let Some(key) = map.next_key::<String>()? {
-            if fold_eq(&key, self.inner) {
-                found = map.next_value_seed(Bytes {
-                    name: self.inner,
-                    capacity: self.capacity,
-                })?;
+            if fold_eq(&key, self.name) {
+                found = map.next_value_seed(self.seed)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -335,6 +292,7 @@ impl<'de> Visitor<'de> for Results<'_> {
 }
 
 /// A Go `[]byte`: a standard base64 string, an array of numbers 0–255, or `null`.
+#[derive(Clone, Copy)]
 struct Bytes<'a> {
     name: &'a str,
     capacity: usize,
