@@ -367,12 +367,21 @@ pub fn load_private_key(
     passphrase: Option<&PassphraseSource>,
     options: &KeyOptions,
 ) -> Result<PrivateKey, KeySourceError> {
-    let data = read_key_file(path)?;
+    private_key_from(path, &read_key_file(path)?, passphrase, options)
+}
+
+/// [`load_private_key`] for a file already read into `data`.
+fn private_key_from(
+    path: &Path,
+    data: &[u8],
+    passphrase: Option<&PassphraseSource>,
+    options: &KeyOptions,
+) -> Result<PrivateKey, KeySourceError> {
     let key_err = |source| KeySourceError::Key {
         path: path.to_path_buf(),
         source,
     };
-    let kind = sniff(&data);
+    let kind = sniff(data);
     match kind {
         FileKind::PrivateKey
         | FileKind::EncryptedPrivateKey
@@ -385,7 +394,7 @@ pub fn load_private_key(
             });
         }
     }
-    match PrivateKey::from_bytes(&data, None) {
+    match PrivateKey::from_bytes(data, None) {
         Err(KeyError::PasswordRequired) => {}
         other => return other.map_err(key_err),
     }
@@ -395,7 +404,7 @@ pub fn load_private_key(
     };
     let mut last = KeyError::WrongPassword;
     for candidate in passphrase_candidates(path, source)? {
-        match PrivateKey::from_bytes(&data, Some(&candidate)) {
+        match PrivateKey::from_bytes(data, Some(&candidate)) {
             Ok(key) => return Ok(key),
             Err(e @ KeyError::WrongPassword) => last = e,
             Err(e) => return Err(key_err(e)),
@@ -426,19 +435,21 @@ pub fn load_key_ring(
                 args: args.clone(),
             }),
             KeySpec::File { path, passphrase } => {
-                add_key_file(&mut ring, path, passphrase.as_ref(), options)?;
+                let data = read_key_file(path)?;
+                add_key_file(&mut ring, path, &data, passphrase.as_ref(), options)?;
             }
         }
     }
     for dir in key_dirs {
         for path in files_below(dir)? {
             // Notes and other files that are no key at all are normal in a key directory.
-            let kind = sniff(&read_key_file(&path)?);
+            let data = read_key_file(&path)?;
+            let kind = sniff(&data);
             if matches!(kind, FileKind::Unknown | FileKind::Empty) {
                 skipped.push(format!("{}: skipped ({kind})", path.display()));
                 continue;
             }
-            match add_key_file(&mut ring, &path, None, options) {
+            match add_key_file(&mut ring, &path, &data, None, options) {
                 Ok(()) => {}
                 Err(KeySourceError::UnsupportedKind { kind, .. }) => {
                     skipped.push(format!("{}: skipped ({kind})", path.display()));
@@ -507,35 +518,35 @@ fn files_below(dir: &Path) -> Result<Vec<PathBuf>, KeySourceError> {
     Ok(out)
 }
 
-/// Classify one key file and add it to the ring.
+/// Classify one key file (its content already read into `data`) and add it to the ring.
 fn add_key_file(
     ring: &mut KeyRing,
     path: &Path,
+    data: &[u8],
     passphrase: Option<&PassphraseSource>,
     options: &KeyOptions,
 ) -> Result<(), KeySourceError> {
-    let data = read_key_file(path)?;
     let source = path.display().to_string();
     let key_err = |source| KeySourceError::Key {
         path: path.to_path_buf(),
         source,
     };
-    match sniff(&data) {
+    match sniff(data) {
         FileKind::Certificate => {
-            let certificate = Certificate::from_bytes(&data).map_err(key_err)?;
+            let certificate = Certificate::from_bytes(data).map_err(key_err)?;
             ring.certificates.push(NamedCertificate {
                 source,
                 certificate,
             });
         }
         FileKind::Pkcs11Yaml => {
-            let key = crate::keywrap::pkcs11::Pkcs11Key::parse(&data, &source).map_err(key_err)?;
+            let key = crate::keywrap::pkcs11::Pkcs11Key::parse(data, &source).map_err(key_err)?;
             ring.pkcs11_keys.push(key);
         }
         #[cfg(feature = "pgp")]
         FileKind::PgpSecretKey => {
             let passphrase = passphrase.cloned().or_else(|| options.fallback());
-            let keyring = crate::keywrap::pgp::SecretKeyring::parse(&data, &source, passphrase)
+            let keyring = crate::keywrap::pgp::SecretKeyring::parse(data, &source, passphrase)
                 .map_err(key_err)?;
             ring.pgp_keyrings.push(keyring);
         }
@@ -543,8 +554,7 @@ fn add_key_file(
         | FileKind::EncryptedPrivateKey
         | FileKind::PrivateJwk
         | FileKind::Unknown => {
-            drop(data);
-            let key = load_private_key(path, passphrase, options)?;
+            let key = private_key_from(path, data, passphrase, options)?;
             ring.private_keys.push(NamedKey { source, key });
         }
         other => {
