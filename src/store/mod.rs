@@ -12,6 +12,7 @@
 //! dropped without `commit` removes everything it added.
 
 pub mod oci;
+pub mod tarball;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -102,6 +103,14 @@ pub enum StoreError {
     Locked {
         /// The layout directory.
         path: PathBuf,
+    },
+    /// An archive is malformed or hostile.
+    #[error("{} is not a usable image archive: {reason}", path.display())]
+    BadArchive {
+        /// The archive file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The destination exists and is not something we may write into.
     #[error("{} exists and is not an OCI image layout or an empty directory", path.display())]

@@ -291,6 +291,41 @@ impl OciLayoutWriter {
         })
     }
 
+    /// Where the blob `digest` lies (or would lie) before the commit: in the staging directory
+    /// of a new layout, else in the target.
+    pub fn blob_file(&self, digest: &Digest) -> PathBuf {
+        blob_path(self.work_dir(), digest)
+    }
+
+    /// Every blob held now (before the commit), as named by the blob files.
+    pub fn blobs(&self) -> Result<Vec<Digest>, StoreError> {
+        let root = self.work_dir().join("blobs");
+        let mut out = Vec::new();
+        let algorithms = match fs::read_dir(&root) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(StoreError::io("reading", root, e)),
+        };
+        for algorithm in algorithms {
+            let algorithm = algorithm.map_err(|e| StoreError::io("reading", &root, e))?;
+            let dir = algorithm.path();
+            for blob in fs::read_dir(&dir).map_err(|e| StoreError::io("reading", &dir, e))? {
+                let blob = blob.map_err(|e| StoreError::io("reading", &dir, e))?;
+                let name = format!(
+                    "{}:{}",
+                    algorithm.file_name().to_string_lossy(),
+                    blob.file_name().to_string_lossy()
+                );
+                // Temporary files and strays do not parse as digests.
+                if let Ok(d) = name.parse::<Digest>() {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Where blobs are written now: the staging directory or the target itself.
     fn work_dir(&self) -> &Path {
         self.staging.as_ref().map_or(&self.target, TempDir::path)

@@ -1,0 +1,767 @@
+//! Tar archives of images, read in place and written atomically.
+//!
+//! An archive is never extracted: [`TarIndex::scan`] walks its headers once and records where
+//! each regular file's bytes lie, and blobs are then read straight from those offsets (with
+//! positioned reads, so many workers can read one archive at once). Because nothing is ever
+//! written from an archive's names, a hostile archive cannot put a file anywhere; it is still
+//! refused outright, with a clear error, when its entries are dubious: absolute paths or `..`
+//! components, links that leave the archive or dangle, duplicate names, devices and FIFOs,
+//! and sizes that run past the end of the file.
+//!
+//! Compressed archives (`docker save | gzip`) are decompressed first into an unnamed
+//! temporary file beside the archive, so the index can point into plain tar bytes.
+//!
+//! [`TarWriter`] writes the deterministic archives layercrypt produces (owner root, mode 0644,
+//! time 0) into a temporary file that [`TarWriter::finish`] renames over the target.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tempfile::NamedTempFile;
+
+use super::StoreError;
+use crate::digest::{Digest, VerifyingReader};
+
+/// Most entries an archive may have (a Docker archive of a large image has a few hundred).
+pub const MAX_ENTRIES: usize = 1 << 20;
+
+/// Most symbolic links followed to reach a regular file.
+const MAX_LINK_HOPS: usize = 16;
+
+/// Prefix of temporary files made beside an archive.
+const TEMP_PREFIX: &str = ".layercrypt-tmp-";
+
+/// Where a regular file's bytes lie in an archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TarEntry {
+    /// Offset of the first byte of data from the start of the (decompressed) archive.
+    pub offset: u64,
+    /// Number of bytes.
+    pub size: u64,
+}
+
+/// The regular files of an archive by normalised path (`blobs/sha256/…`, no leading `./`),
+/// with links resolved to the files they name.
+#[derive(Clone, Debug, Default)]
+pub struct TarIndex {
+    files: BTreeMap<String, TarEntry>,
+}
+
+/// What a header declared, before links are resolved.
+enum Scanned {
+    File(TarEntry),
+    Dir,
+    /// A symbolic link, with its target resolved against the link's directory.
+    Link(String),
+}
+
+/// How an archive file is compressed, from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (`1f 8b`).
+    Gzip,
+    /// zstd (`28 b5 2f fd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Recognise a compressed stream by its magic number.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+fn bad(archive: &Path, reason: impl Into<String>) -> StoreError {
+    StoreError::BadArchive {
+        path: archive.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Normalise an entry name: drop `.` components, a leading `./` and a trailing `/`; refuse
+/// absolute names, `..` components, empty names and names that are not UTF-8.
+pub fn normalize_name(raw: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(raw).map_err(|_| "a name that is not UTF-8".to_string())?;
+    if text.starts_with('/') {
+        return Err(format!("an absolute path `{text}`"));
+    }
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(format!("a `..` path `{text}`")),
+            p if p.contains('\0') => return Err("a name with a NUL byte".into()),
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("an empty name `{text}`"));
+    }
+    Ok(parts.join("/"))
+}
+
+/// Resolve a symbolic link's target against the directory of `link` (a normalised name);
+/// refuse targets that are absolute or climb out of the archive.
+fn resolve_link(link: &str, target: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(target).map_err(|_| "a link target that is not UTF-8")?;
+    if text.starts_with('/') {
+        return Err(format!(
+            "link `{link}` points to the absolute path `{text}`"
+        ));
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!(
+                        "link `{link}` points outside the archive (`{text}`)"
+                    ));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(format!("link `{link}` points to the archive's root"));
+    }
+    Ok(parts.join("/"))
+}
+
+impl TarIndex {
+    /// Walk the headers of the plain tar `file` (named `archive` in messages) and index its
+    /// regular files, refusing dubious entries (see the module documentation).
+    pub fn scan(file: &File, archive: &Path) -> Result<TarIndex, StoreError> {
+        let length = file
+            .metadata()
+            .map_err(|e| StoreError::io("reading", archive, e))?
+            .len();
+        let mut reader = file;
+        reader
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| StoreError::io("reading", archive, e))?;
+        let mut tar = tar::Archive::new(reader);
+        let entries = tar
+            .entries_with_seek()
+            .map_err(|e| bad(archive, format!("it is not a tar archive ({e})")))?;
+        let mut scanned: BTreeMap<String, Scanned> = BTreeMap::new();
+        for (count, entry) in entries.enumerate() {
+            let entry = entry.map_err(|e| bad(archive, format!("it is not a valid tar ({e})")))?;
+            if count >= MAX_ENTRIES {
+                return Err(bad(
+                    archive,
+                    format!("it has more than {MAX_ENTRIES} entries"),
+                ));
+            }
+            let kind = entry.header().entry_type();
+            if kind.is_pax_global_extensions() {
+                continue;
+            }
+            let name = normalize_name(&entry.path_bytes())
+                .map_err(|e| bad(archive, format!("it holds {e}")))?;
+            let item = match kind {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let offset = entry.raw_file_position();
+                    let size = entry.size();
+                    if offset.checked_add(size).is_none_or(|end| end > length) {
+                        return Err(bad(
+                            archive,
+                            format!(
+                                "entry `{name}` claims {size} bytes, more than the archive holds"
+                            ),
+                        ));
+                    }
+                    Scanned::File(TarEntry { offset, size })
+                }
+                tar::EntryType::Directory => Scanned::Dir,
+                tar::EntryType::Symlink => {
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    Scanned::Link(resolve_link(&name, &target).map_err(|e| bad(archive, e))?)
+                }
+                tar::EntryType::Link => {
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    let target = normalize_name(&target)
+                        .map_err(|e| bad(archive, format!("hard link `{name}` points to {e}")))?;
+                    Scanned::Link(target)
+                }
+                other => {
+                    return Err(bad(
+                        archive,
+                        format!("entry `{name}` is a {other:?}, not a file, directory or link"),
+                    ));
+                }
+            };
+            match (scanned.get(&name), &item) {
+                // Directories may be repeated harmlessly (some writers emit parents twice).
+                (Some(Scanned::Dir), Scanned::Dir) => {}
+                (Some(_), _) => {
+                    return Err(bad(archive, format!("entry `{name}` appears twice")));
+                }
+                (None, _) => {
+                    scanned.insert(name, item);
+                }
+            }
+        }
+        let mut files = BTreeMap::new();
+        for (name, item) in &scanned {
+            let entry = match item {
+                Scanned::File(entry) => *entry,
+                Scanned::Dir => continue,
+                Scanned::Link(target) => {
+                    let mut at = target;
+                    let mut hops = 0;
+                    loop {
+                        match scanned.get(at) {
+                            Some(Scanned::File(entry)) => break *entry,
+                            Some(Scanned::Link(next)) if hops < MAX_LINK_HOPS => {
+                                hops += 1;
+                                at = next;
+                            }
+                            Some(Scanned::Link(_)) => {
+                                return Err(bad(
+                                    archive,
+                                    format!("link `{name}` is part of a loop or a long chain"),
+                                ));
+                            }
+                            Some(Scanned::Dir) => {
+                                return Err(bad(
+                                    archive,
+                                    format!("link `{name}` points to the directory `{at}`"),
+                                ));
+                            }
+                            None => {
+                                return Err(bad(
+                                    archive,
+                                    format!(
+                                        "link `{name}` points to `{at}`, which it does not hold"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
+            };
+            files.insert(name.clone(), entry);
+        }
+        Ok(TarIndex { files })
+    }
+
+    /// The regular file (or link to one) named `name`.
+    pub fn get(&self, name: &str) -> Option<TarEntry> {
+        self.files.get(name).copied()
+    }
+
+    /// Every file name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+}
+
+/// An archive opened for reading: the (decompressed) tar file, locked, and its index.
+#[derive(Debug)]
+pub struct Tarball {
+    path: PathBuf,
+    /// The tar bytes: the archive itself, or a decompressed temporary copy.
+    data: Arc<File>,
+    /// The archive file itself, which holds the lock.
+    _lock: File,
+    compression: Compression,
+    index: TarIndex,
+}
+
+impl Tarball {
+    /// Open, lock (shared or exclusive) and index the archive at `path`.
+    pub fn open(path: &Path, exclusive: bool) -> Result<Tarball, StoreError> {
+        let file = File::open(path).map_err(|e| StoreError::io("opening", path, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| StoreError::io("reading", path, e))?;
+        if !meta.is_file() {
+            return Err(bad(path, "it is not a regular file"));
+        }
+        let locked = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match locked {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io("locking", path, e)),
+        }
+        let mut head = [0u8; 4];
+        let n = file
+            .read_at(&mut head, 0)
+            .map_err(|e| StoreError::io("reading", path, e))?;
+        let compression = Compression::sniff(&head[..n]);
+        let data = match compression {
+            Compression::None => file
+                .try_clone()
+                .map_err(|e| StoreError::io("opening", path, e))?,
+            _ => decompress_to_temp(&file, path, compression)?,
+        };
+        let index = TarIndex::scan(&data, path)?;
+        Ok(Tarball {
+            path: path.to_path_buf(),
+            data: Arc::new(data),
+            _lock: file,
+            compression,
+            index,
+        })
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the archive file is compressed.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The index of its files.
+    pub fn index(&self) -> &TarIndex {
+        &self.index
+    }
+
+    /// Whether it holds a file (or a link to one) named `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.get(name).is_some()
+    }
+
+    /// A reader of the file `name`, if the archive holds it.
+    pub fn open_file(&self, name: &str) -> Option<EntryReader> {
+        self.index.get(name).map(|entry| EntryReader {
+            file: self.data.clone(),
+            position: entry.offset,
+            end: entry.offset + entry.size,
+        })
+    }
+
+    /// A reader of `name` that fails at its end unless it has `size` bytes with `digest`;
+    /// `None` when the archive does not hold it.
+    pub fn open_verified(
+        &self,
+        name: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Option<VerifyingReader<EntryReader>> {
+        self.open_file(name)
+            .map(|r| VerifyingReader::new(r, digest.clone(), size))
+    }
+
+    /// Read the whole file `name` into memory, refusing one larger than `limit`.
+    pub fn read_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(entry) = self.index.get(name) else {
+            return Ok(None);
+        };
+        if entry.size > limit {
+            return Err(bad(
+                &self.path,
+                format!(
+                    "`{name}` is {} bytes, more than the {limit} allowed",
+                    entry.size
+                ),
+            ));
+        }
+        let mut out = Vec::with_capacity(entry.size as usize);
+        self.open_file(name)
+            .expect("indexed")
+            .read_to_end(&mut out)
+            .map_err(|e| StoreError::io("reading", &self.path, e))?;
+        Ok(Some(out))
+    }
+}
+
+/// Decompress `file` into an unnamed temporary file in the archive's directory.
+fn decompress_to_temp(
+    file: &File,
+    path: &Path,
+    compression: Compression,
+) -> Result<File, StoreError> {
+    let dir = parent_dir(path);
+    let mut temp = tempfile::tempfile_in(&dir)
+        .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
+    let source = io::BufReader::new(
+        file.try_clone()
+            .map_err(|e| StoreError::io("opening", path, e))?,
+    );
+    let copied = match compression {
+        Compression::Gzip => io::copy(&mut flate2::read::MultiGzDecoder::new(source), &mut temp),
+        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(source)
+            .and_then(|mut d| io::copy(&mut d, &mut temp)),
+        Compression::None => unreachable!("only compressed archives are decompressed"),
+    };
+    copied.map_err(|e| bad(path, format!("it cannot be decompressed ({e})")))?;
+    Ok(temp)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Reads one file of an archive with positioned reads, so readers share the file handle.
+#[derive(Debug)]
+pub struct EntryReader {
+    file: Arc<File>,
+    position: u64,
+    end: u64,
+}
+
+impl Read for EntryReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end - self.position;
+        if left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.position)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the archive ended in the middle of a file",
+            ));
+        }
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+/// Writes a new archive into a temporary file beside its target; [`TarWriter::finish`]
+/// flushes it to disk and renames it over the target.
+pub struct TarWriter {
+    target: PathBuf,
+    builder: tar::Builder<BufWriter<NamedTempFile>>,
+}
+
+impl std::fmt::Debug for TarWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TarWriter")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h
+}
+
+impl TarWriter {
+    /// Start an archive that will replace (or create) `target`.
+    pub fn create(target: &Path) -> Result<TarWriter, StoreError> {
+        let dir = parent_dir(target);
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
+        let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, temp));
+        builder.mode(tar::HeaderMode::Deterministic);
+        Ok(TarWriter {
+            target: target.to_path_buf(),
+            builder,
+        })
+    }
+
+    fn err(&self, e: io::Error) -> StoreError {
+        StoreError::io("writing", self.target.clone(), e)
+    }
+
+    /// Add a directory entry (`name` without a trailing slash).
+    pub fn add_dir(&mut self, name: &str) -> Result<(), StoreError> {
+        let mut h = header(tar::EntryType::Directory, 0, 0o755);
+        self.builder
+            .append_data(&mut h, format!("{name}/"), io::empty())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Add a file of `size` bytes read from `data`; fails unless `data` has exactly that many.
+    pub fn add_file(&mut self, name: &str, size: u64, data: impl Read) -> Result<(), StoreError> {
+        let mut h = header(tar::EntryType::Regular, size, 0o644);
+        let mut counted = CountingReader {
+            inner: data,
+            count: 0,
+        };
+        let result = self.builder.append_data(&mut h, name, &mut counted);
+        // `append_data` pads a short reader with zeros; a short or long source is an error.
+        let mut rest = [0u8; 1];
+        let longer = counted.inner.read(&mut rest).map(|n| n > 0);
+        match (result, longer) {
+            (Err(e), _) | (_, Err(e)) => Err(self.err(e)),
+            (Ok(()), Ok(false)) if counted.count == size => Ok(()),
+            _ => Err(self.err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("`{name}` did not have the {size} bytes announced"),
+            ))),
+        }
+    }
+
+    /// Add a file whose size is known only once `data` is exhausted (a layer being
+    /// decompressed): the header is written after the data, in the place reserved for it.
+    /// Returns the number of bytes added. `name` must fit a plain header (100 bytes).
+    pub fn add_file_unsized(&mut self, name: &str, mut data: impl Read) -> Result<u64, StoreError> {
+        if name.len() > 100 {
+            return Err(self.err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{name}` is too long for a plain tar header"),
+            )));
+        }
+        let out = self.builder.get_mut();
+        let result = (|| {
+            let start = out.stream_position()?;
+            out.write_all(&[0u8; 512])?;
+            let size = io::copy(&mut data, out)?;
+            let padding = (512 - size % 512) % 512;
+            out.write_all(&vec![0u8; padding as usize])?;
+            let end = out.stream_position()?;
+            let mut h = header(tar::EntryType::Regular, size, 0o644);
+            h.set_path(name)?;
+            h.set_cksum();
+            out.seek(SeekFrom::Start(start))?;
+            out.write_all(h.as_bytes())?;
+            out.seek(SeekFrom::Start(end))?;
+            Ok(size)
+        })();
+        result.map_err(|e| self.err(e))
+    }
+
+    /// Add a file from memory.
+    pub fn add_bytes(&mut self, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.add_file(name, data.len() as u64, data)
+    }
+
+    /// Add a symbolic link `name` → `target`.
+    pub fn add_symlink(&mut self, name: &str, target: &str) -> Result<(), StoreError> {
+        let mut h = header(tar::EntryType::Symlink, 0, 0o777);
+        self.builder
+            .append_link(&mut h, name, target)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Finish the archive, flush it to stable storage and rename it over the target.
+    /// `mode` is the new file's permission bits.
+    pub fn finish(self, mode: u32) -> Result<(), StoreError> {
+        let target = self.target;
+        let err = |e: io::Error| StoreError::io("writing", target.clone(), e);
+        let buffered = self.builder.into_inner().map_err(err)?;
+        let temp = buffered.into_inner().map_err(|e| err(e.into_error()))?;
+        temp.as_file().sync_all().map_err(err)?;
+        fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(err)?;
+        temp.persist(&target)
+            .map_err(|e| StoreError::io("replacing", &target, e.error))?;
+        let dir = parent_dir(&target);
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::io("syncing", &dir, e))
+    }
+}
+
+/// Counts what passes through, to detect a source that was shorter than announced.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Build a raw tar from (name, type, link target, data) entries, bypassing the builder's
+    /// own path checks so hostile names can be written.
+    fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    fn scan(bytes: &[u8]) -> Result<TarIndex, StoreError> {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        TarIndex::scan(&f, Path::new("test.tar"))
+    }
+
+    fn reason(bytes: &[u8]) -> String {
+        match scan(bytes) {
+            Err(StoreError::BadArchive { reason, .. }) => reason,
+            other => panic!("accepted or wrong error: {other:?}"),
+        }
+    }
+
+    use tar::EntryType::{Directory, Link, Regular, Symlink};
+
+    #[test]
+    fn indexes_files_and_resolves_links_inside_the_archive() {
+        let bytes = raw_tar(&[
+            ("./blobs/", Directory, "", b""),
+            ("./blobs/sha256/abc", Regular, "", b"hello"),
+            ("x/layer.tar", Symlink, "../blobs/sha256/abc", b""),
+            ("y/layer.tar", Link, "blobs/sha256/abc", b""),
+            ("z", Symlink, "x/layer.tar", b""),
+        ]);
+        let index = scan(&bytes).unwrap();
+        let e = index.get("blobs/sha256/abc").unwrap();
+        assert_eq!(e.size, 5);
+        for alias in ["x/layer.tar", "y/layer.tar", "z"] {
+            assert_eq!(index.get(alias), Some(e), "{alias}");
+        }
+        assert_eq!(
+            &bytes[e.offset as usize..(e.offset + e.size) as usize],
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn refuses_hostile_entries() {
+        for (entries, expect) in [
+            (vec![("/etc/passwd", Regular, "", &b"x"[..])], "absolute"),
+            (vec![("a/../../x", Regular, "", &b"x"[..])], "`..`"),
+            (
+                vec![("a", Symlink, "/etc/shadow", &b""[..])],
+                "absolute path",
+            ),
+            (vec![("a/b", Symlink, "../../x", &b""[..])], "outside"),
+            (vec![("a", Symlink, "missing", &b""[..])], "does not hold"),
+            (vec![("a", Link, "../x", &b""[..])], "`..`"),
+            (
+                vec![("a", Symlink, "b", &b""[..]), ("b", Symlink, "a", &b""[..])],
+                "loop",
+            ),
+            (
+                vec![
+                    ("a", Regular, "", &b"1"[..]),
+                    ("./a", Regular, "", &b"2"[..]),
+                ],
+                "twice",
+            ),
+            (vec![("fifo", tar::EntryType::Fifo, "", &b""[..])], "Fifo"),
+        ] {
+            let r = reason(&raw_tar(&entries));
+            assert!(r.contains(expect), "{entries:?}: {r}");
+        }
+    }
+
+    #[test]
+    fn refuses_sizes_that_lie() {
+        let mut bytes = raw_tar(&[("a", Regular, "", b"12345")]);
+        // Claim 1 MiB in the header of a 5-byte file, then cut the archive short.
+        let mut h = tar::Header::from_byte_slice(&bytes[..512]).clone();
+        h.set_size(1 << 20);
+        h.set_cksum();
+        bytes[..512].copy_from_slice(h.as_bytes());
+        bytes.truncate(1024);
+        assert!(reason(&bytes).contains("more than the archive holds"));
+        assert!(!reason(b"not a tar at all, just some text that is long enough").is_empty());
+    }
+
+    #[test]
+    fn writer_round_trips_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.tar");
+        fs::write(&target, b"old").unwrap();
+        let mut w = TarWriter::create(&target).unwrap();
+        w.add_dir("blobs").unwrap();
+        w.add_bytes("blobs/sha256/aa", b"data").unwrap();
+        w.add_symlink("l", "blobs/sha256/aa").unwrap();
+        assert!(
+            w.add_file("short", 10, &b"abc"[..]).is_err(),
+            "a short source must fail"
+        );
+        drop(w);
+        assert_eq!(
+            fs::read(&target).unwrap(),
+            b"old",
+            "dropped writer changed the target"
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        let mut w = TarWriter::create(&target).unwrap();
+        w.add_bytes("blobs/sha256/aa", b"data").unwrap();
+        w.add_symlink("l", "blobs/sha256/aa").unwrap();
+        assert_eq!(w.add_file_unsized("late", &b"sized late"[..]).unwrap(), 10);
+        w.add_bytes("after", b"!").unwrap();
+        w.finish(0o644).unwrap();
+        let t = Tarball::open(&target, false).unwrap();
+        let mut s = String::new();
+        t.open_file("l").unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "data");
+        assert_eq!(t.read_file("late", 100).unwrap().unwrap(), b"sized late");
+        assert_eq!(t.read_file("after", 100).unwrap().unwrap(), b"!");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn reads_gzip_compressed_archives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw_tar(&[("f", Regular, "", b"zipped")]))
+            .unwrap();
+        fs::write(&path, gz.finish().unwrap()).unwrap();
+        let t = Tarball::open(&path, false).unwrap();
+        assert_eq!(t.compression(), Compression::Gzip);
+        assert_eq!(t.read_file("f", 100).unwrap().unwrap(), b"zipped");
+        assert!(t.read_file("f", 2).is_err());
+    }
+
+    #[test]
+    fn locks_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        fs::write(&path, raw_tar(&[("f", Regular, "", b"x")])).unwrap();
+        let _reader = Tarball::open(&path, false).unwrap();
+        assert!(Tarball::open(&path, false).is_ok());
+        assert!(matches!(
+            Tarball::open(&path, true),
+            Err(StoreError::Locked { .. })
+        ));
+    }
+}
