@@ -30,8 +30,8 @@ use crate::format::{
 use crate::image::{Descriptor, Image, Node, TopIndex, load_node, reachable};
 use crate::keywrap::{Registry, wrap_for};
 use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
-use crate::store::oci::{LockMode, OciLayout, OciLayoutWriter};
-use crate::store::{BlobSource, ImageRef, StoreError, StoreWriter};
+use crate::store::oci::LockMode;
+use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter};
 
 /// Size of the buffer each worker streams a layer through.
 pub const CHUNK_SIZE: usize = 1024 * 1024;
@@ -195,31 +195,14 @@ struct JobOutput {
 
 /// Run a request to the end.
 pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome, Error> {
-    let ImageRef::Oci {
-        path: src_path,
-        reference: src_ref,
-    } = &request.source
-    else {
-        return Err(Error::Unsupported(format!(
-            "reading {} images",
-            transport_name(&request.source)
-        )));
-    };
     let dst = request.destination.as_ref();
-    if let (Some(d @ ImageRef::DockerArchive { .. }), Operation::Encrypt { .. }) =
-        (dst, &request.operation)
-    {
+    // Where the result lands: the destination, or the source rewritten in place.
+    let target = dst.unwrap_or(&request.source);
+    let to_docker = matches!(target, ImageRef::DockerArchive { .. });
+    if let (true, Operation::Encrypt { .. }) = (to_docker, &request.operation) {
         return Err(Error::EncryptedToDockerArchive {
-            destination: d.to_string(),
+            destination: target.to_string(),
         });
-    }
-    if let Some(d) = dst
-        && !matches!(d, ImageRef::Oci { .. })
-    {
-        return Err(Error::Unsupported(format!(
-            "writing {} images",
-            transport_name(d)
-        )));
     }
     if let Operation::Encrypt { recipients } = &request.operation
         && recipients.is_empty()
@@ -240,17 +223,28 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
 
     let same_dir = match dst {
         None => true,
-        Some(d) => same_directory(src_path, d.path()),
+        Some(d) => same_directory(request.source.path(), d.path()),
     };
+    if same_dir && dst.is_some_and(|d| transport_name(d) != transport_name(&request.source)) {
+        return Err(Error::Destination {
+            destination: target.to_string(),
+            reason: format!("it is the source, {}, under another format", request.source),
+        });
+    }
     let lock = if same_dir && !request.dry_run {
         LockMode::Exclusive
     } else {
         LockMode::Shared
     };
-    let source = OciLayout::open(src_path, lock)?;
+    let source = store::open_source(&request.source, lock)?;
+    let source = source.as_ref();
+    let src_ref = request
+        .source
+        .reference()
+        .map(|r| source.resolve_reference(r));
     let top_bytes = source.read_index()?;
     let top = TopIndex::parse(&top_bytes).map_err(|e| Error::image(source.name(), e))?;
-    let images = load_images(&source, &top, src_ref.as_deref())?;
+    let images = load_images(source, &top, src_ref.as_deref())?;
     if let (Some(d), true) = (dst.and_then(ImageRef::reference), images.len() > 1) {
         return Err(Error::Destination {
             destination: dst.map(ToString::to_string).unwrap_or_default(),
@@ -268,6 +262,9 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         &request.registry,
     )?;
     let destination_name = dst.map_or_else(|| request.source.to_string(), ToString::to_string);
+    if to_docker {
+        check_docker_destination(&plan, &destination_name)?;
+    }
 
     if request.dry_run {
         let report = dry_report(&plan, &request.source.to_string(), &destination_name);
@@ -284,9 +281,9 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     }
 
     let writer: Box<dyn StoreWriter> = if same_dir {
-        Box::new(source.writer_in_place())
+        source.writer_in_place()?
     } else {
-        Box::new(OciLayoutWriter::open(dst.expect("not same dir").path())?)
+        store::open_destination(dst.expect("not the same store"))?
     };
     let threads = request.jobs.unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -295,7 +292,8 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         .map_err(|e| Error::Unsupported(format!("starting {threads} worker threads ({e})")))?;
 
     let execution = Execution {
-        source: &source,
+        warnings: std::sync::Mutex::default(),
+        source,
         dest: writer.as_ref(),
         operation: &request.operation,
         registry: &request.registry,
@@ -320,12 +318,34 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     let mut needed: Vec<Descriptor> = Vec::new();
     let mut new_entries = Vec::new();
     for image_plan in &plan.images {
-        let (entry, image_report) = execution.rewrite_image(image_plan, &outputs, &mut needed)?;
+        let (mut entry, image_report) =
+            execution.rewrite_image(image_plan, &outputs, &mut needed)?;
+        if to_docker {
+            entry = docker_entry(image_plan, &image_report, &entry)?;
+        }
         new_entries.push((image_plan.image.position, entry));
         report.images.push(image_report);
     }
 
     if !same_dir {
+        if to_docker {
+            // Only the chosen platform goes into a docker-archive: copy just what it uses.
+            let overlay = Overlay {
+                top: writer.as_ref(),
+                bottom: source,
+            };
+            let chosen = TopIndex::parse(
+                &top.to_bytes_with(
+                    &new_entries
+                        .iter()
+                        .map(|(_, e)| e.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            )
+            .and_then(|index| reachable(&overlay, &index))
+            .map_err(|e| Error::image(source.name(), e))?;
+            needed.retain(|d| chosen.contains(&d.digest));
+        }
         pool.install(|| execution.copy_missing(&needed))?;
     }
 
@@ -382,6 +402,12 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         },
         None => Vec::new(),
     };
+    report.warnings.extend(
+        execution
+            .warnings
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
     let commit = writer.commit(&new_index_bytes, &garbage)?;
     for w in commit.warnings {
         events(Event::Warning(w.clone()));
@@ -389,6 +415,70 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     }
     report.removed_blobs = commit.removed;
     Ok(Outcome::Done(report))
+}
+
+/// Before any blob is read: a docker-archive holds one manifest per image and no
+/// encrypted layer, so every image must come down to one chosen platform whose layers are
+/// all plain afterwards.
+fn check_docker_destination(plan: &Plan, destination: &str) -> Result<(), Error> {
+    let refuse = |reason: String| Error::Destination {
+        destination: destination.to_string(),
+        reason,
+    };
+    for image in &plan.images {
+        let chosen: Vec<&plan::ManifestPlan> =
+            image.manifests.iter().filter(|m| m.selected).collect();
+        let [manifest] = chosen.as_slice() else {
+            let platforms: Vec<&str> = chosen.iter().map(|m| m.platform.as_str()).collect();
+            return Err(refuse(format!(
+                "a docker-archive holds one platform per image, and {} has {} selected ({}); choose one with --platform",
+                image.name,
+                chosen.len(),
+                platforms.join(", ")
+            )));
+        };
+        for layer in &manifest.layers {
+            let stays_encrypted = matches!(layer.action, LayerAction::Keep(_))
+                && matches!(
+                    crate::format::classify_layer(&layer.descriptor.media_type),
+                    crate::format::LayerType::Encrypted { .. }
+                );
+            if stays_encrypted {
+                return Err(refuse(format!(
+                    "layer {} of {} ({}) would stay encrypted, and a docker-archive cannot carry encrypted layers; decrypt every layer (drop --layer) or write to oci:/oci-archive:",
+                    layer.index, image.name, manifest.platform
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The index entry of an image written to a docker-archive: its one chosen manifest, named
+/// like the image's entry.
+fn docker_entry(
+    image: &ImagePlan,
+    report: &ImageReport,
+    entry: &Descriptor,
+) -> Result<Descriptor, Error> {
+    let position = image
+        .manifests
+        .iter()
+        .position(|m| m.selected)
+        .expect("checked: one selected manifest");
+    let chosen = &report.manifests[position].new;
+    let mut json = JsonObject::new();
+    json.set("mediaType", &chosen.media_type);
+    json.set("digest", &chosen.digest.to_string());
+    json.set("size", &chosen.size);
+    let mut desc = Descriptor::parse(json, "manifest descriptor")
+        .map_err(|e| Error::image(image.name.clone(), e))?;
+    if let Some(name) = entry.ref_name() {
+        let mut annotations = JsonObject::new();
+        annotations.set(REF_NAME_ANNOTATION, &name);
+        desc.set_annotations(&annotations);
+    }
+    Ok(desc)
 }
 
 fn transport_name(r: &ImageRef) -> &'static str {
@@ -555,6 +645,8 @@ fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 struct Execution<'a> {
+    /// Warnings raised while executing, for the report.
+    warnings: std::sync::Mutex<Vec<String>>,
     source: &'a dyn BlobSource,
     dest: &'a dyn StoreWriter,
     operation: &'a Operation,
@@ -563,6 +655,15 @@ struct Execution<'a> {
 }
 
 impl Execution<'_> {
+    /// Tell the user now, and keep the warning for the report.
+    fn warn(&self, message: String) {
+        (self.events)(Event::Warning(message.clone()));
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
+    }
+
     fn run_job(&self, job: &Job) -> Result<JobOutput, Error> {
         let layer_err = |source| Error::layer(&job.at, source);
         match (&job.work, self.operation) {
@@ -618,10 +719,10 @@ impl Execution<'_> {
                     .map_err(|e| layer_err(LayerError::Cipher(e)))?;
                 let (digest, size) = sink.commit().map_err(|e| layer_err(LayerError::Store(e)))?;
                 if !recorded_digest.is_empty() && *recorded_digest != digest.to_string() {
-                    (self.events)(Event::Warning(format!(
+                    self.warn(format!(
                         "{}: decrypted blob is {digest}, but the encrypting tool recorded {recorded_digest} (skopeo records the source digest even when it recompressed)",
                         job.at
-                    )));
+                    ));
                 }
                 Ok(JobOutput {
                     digest,
@@ -725,9 +826,20 @@ impl Execution<'_> {
                 for (lp, desc) in mp.layers.iter().zip(&m.layers) {
                     let mut new = desc.clone();
                     match lp.action {
-                        LayerAction::Encrypt(job) | LayerAction::Decrypt(job) => {
-                            apply_output(&mut new, &outputs[job])
+                        LayerAction::Encrypt(job) => {
+                            apply_output(&mut new, &outputs[job]);
+                            let dropped = drop_chunked_annotations(&mut new);
+                            if !dropped.is_empty() {
+                                self.warn(format!(
+                                    "{image}: layer {} ({}): dropped its partial-pull annotations ({}): an encrypted layer cannot be read in chunks, and they would reveal the layout of the encrypted data; it stays a valid {} stream",
+                                    lp.index,
+                                    mp.platform,
+                                    dropped.join(", "),
+                                    if desc.media_type.ends_with("zstd") { "zstd" } else { "gzip" },
+                                ));
+                            }
                         }
+                        LayerAction::Decrypt(job) => apply_output(&mut new, &outputs[job]),
                         LayerAction::Keep(_) => needed.push(desc.clone()),
                     }
                     layer_reports.push(LayerReport {
@@ -830,6 +942,8 @@ impl Execution<'_> {
         let missing: Vec<&Descriptor> = needed
             .iter()
             .filter(|d| seen.insert(d.digest.clone()) && !self.dest.has_blob(&d.digest))
+            // A foreign layer's blob lives at its `urls`; copy it only if it is here anyway.
+            .filter(|d| !d.json.contains("urls") || self.source.has_blob(&d.digest))
             .collect();
         missing.par_iter().try_for_each(|desc| {
             let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
@@ -850,6 +964,33 @@ impl Execution<'_> {
         })?;
         Ok(())
     }
+}
+
+/// Annotation prefixes of partial-pull formats (zstd:chunked, eStargz): they locate the
+/// table of contents inside the compressed stream and are meaningless, and revealing, once
+/// the stream is encrypted. containers/image likewise refuses to keep zstd:chunked when it
+/// encrypts.
+const CHUNKED_ANNOTATION_PREFIXES: &[&str] = &[
+    "io.github.containers.zstd-chunked.",
+    "containerd.io/snapshot/stargz/",
+    "io.containers.estargz.",
+];
+
+/// Remove partial-pull annotations from an encrypted layer's descriptor; returns their keys.
+fn drop_chunked_annotations(desc: &mut Descriptor) -> Vec<String> {
+    let Ok(mut annotations) = desc.annotations() else {
+        return Vec::new();
+    };
+    let dropped: Vec<String> = annotations
+        .keys()
+        .filter(|k| CHUNKED_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(str::to_string)
+        .collect();
+    if !dropped.is_empty() {
+        annotations.retain(|k| !CHUNKED_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)));
+        desc.set_annotations(&annotations);
+    }
+    dropped
 }
 
 /// Point a layer descriptor at a job's output and fix its media type and annotations.

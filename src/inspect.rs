@@ -11,8 +11,8 @@ use crate::format::{ENC_ANNOTATION_PREFIX, LayerType, classify_layer};
 use crate::image::TopIndex;
 use crate::keywrap::{DescribeContext, RecipientInfo, Registry, describe_layer};
 use crate::plan::{self, Selection};
-use crate::store::oci::{LockMode, OciLayout};
-use crate::store::{BlobSource, ImageRef};
+use crate::store::ImageRef;
+use crate::store::oci::LockMode;
 
 /// Version of the `inspect --json` schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -85,12 +85,11 @@ pub fn inspect(
     registry: &Registry,
     context: &DescribeContext,
 ) -> Result<InspectReport, Error> {
-    let ImageRef::Oci { path, reference } = source else {
-        return Err(Error::Unsupported(format!("inspecting {source}")));
-    };
-    let layout = OciLayout::open(path, LockMode::Shared)?;
+    let store = crate::store::open_source(source, LockMode::Shared)?;
+    let layout = store.as_ref();
+    let reference = source.reference().map(|r| layout.resolve_reference(r));
     let top = TopIndex::parse(&layout.read_index()?).map_err(|e| Error::image(layout.name(), e))?;
-    let images = crate::engine::load_images(&layout, &top, reference.as_deref())?;
+    let images = crate::engine::load_images(layout, &top, reference.as_deref())?;
     // The planner's selection rules apply: unknown platforms and out-of-range layers are errors.
     plan::check_platforms_exist(layout.name(), &images, selection)?;
     let mut report = InspectReport {

@@ -175,6 +175,8 @@ pub struct ManifestPlan {
     pub digest: Digest,
     /// Its platform for messages.
     pub platform: String,
+    /// Whether `--platform` chose it.
+    pub selected: bool,
     /// One entry per layer.
     pub layers: Vec<LayerPlan>,
 }
@@ -302,6 +304,7 @@ pub fn build(
             manifests.push(ManifestPlan {
                 digest: manifest.desc.digest.clone(),
                 platform: manifest.platform_name(),
+                selected,
                 layers,
             });
         }
@@ -442,6 +445,10 @@ fn decide(
     jobs: &mut Vec<Job>,
     job_of: &mut HashMap<Digest, usize>,
 ) -> Result<LayerAction, Error> {
+    // A layer with `urls` is fetched from elsewhere and usually absent here: leave it be.
+    if desc.json.contains("urls") {
+        return Ok(LayerAction::Keep(KeepReason::Foreign));
+    }
     let layer_type = classify_layer(&desc.media_type);
     match (operation, layer_type) {
         (_, LayerType::Foreign) => Ok(LayerAction::Keep(KeepReason::Foreign)),

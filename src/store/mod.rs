@@ -3,7 +3,8 @@
 //! A store is two small interfaces: [`BlobSource`] (read the index and verified blobs) and
 //! [`StoreWriter`] (stage new blobs, then commit a new index last). The engine works only
 //! through them and never knows which kind of store it is writing to. [`oci`] implements both
-//! for OCI image layout directories.
+//! for OCI image layout directories, [`oci_archive`] for tars of them; [`open_source`] and
+//! [`open_destination`] pick the implementation an [`ImageRef`] names.
 //!
 //! Rules every implementation keeps: a blob reader fails at the end of the stream unless the
 //! bytes match the descriptor's digest and size; a blob is published only after its bytes have
@@ -12,6 +13,7 @@
 //! dropped without `commit` removes everything it added.
 
 pub mod oci;
+pub mod oci_archive;
 pub mod tarball;
 
 use std::fmt;
@@ -112,6 +114,9 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A transport this build cannot read or write yet.
+    #[error("{0} images are not supported")]
+    Unsupported(String),
     /// The destination exists and is not something we may write into.
     #[error("{} exists and is not an OCI image layout or an empty directory", path.display())]
     DestinationOccupied {
@@ -254,6 +259,95 @@ pub trait StoreWriter: BlobSource {
     ) -> Result<CommitReport, StoreError>;
 }
 
+/// A store opened as the source of a run: readable, and replaceable in place.
+pub trait SourceStore: BlobSource {
+    /// A writer that rewrites this store in place; the store must have been opened with
+    /// [`oci::LockMode::Exclusive`].
+    fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError>;
+
+    /// The reference name under which the index lists the image the user called
+    /// `reference` (a Docker archive accepts any of an image's tags, in any spelling
+    /// Docker accepts). Unknown names come back unchanged.
+    fn resolve_reference(&self, reference: &str) -> String {
+        reference.to_string()
+    }
+}
+
+impl SourceStore for oci::OciLayout {
+    fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
+        Ok(Box::new(oci::OciLayout::writer_in_place(self)))
+    }
+}
+
+impl SourceStore for oci_archive::OciArchive {
+    fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
+        Ok(Box::new(oci_archive::OciArchive::writer_in_place(self)?))
+    }
+}
+
+/// Open the store `image` names, for reading (locked shared) or for rewriting in place
+/// (locked exclusively).
+pub fn open_source(
+    image: &ImageRef,
+    mode: oci::LockMode,
+) -> Result<Box<dyn SourceStore>, StoreError> {
+    Ok(match image {
+        ImageRef::Oci { path, .. } => Box::new(oci::OciLayout::open(path, mode)?),
+        ImageRef::OciArchive { path, .. } => Box::new(oci_archive::OciArchive::open(path, mode)?),
+        ImageRef::DockerArchive { path, .. } => {
+            let _ = path;
+            return Err(StoreError::Unsupported("docker-archive".into()));
+        }
+    })
+}
+
+/// Open the store `image` names as a destination other than the source: an existing
+/// layout or OCI archive is added to, a new one is created.
+pub fn open_destination(image: &ImageRef) -> Result<Box<dyn StoreWriter>, StoreError> {
+    Ok(match image {
+        ImageRef::Oci { path, .. } => Box::new(oci::OciLayoutWriter::open(path)?),
+        ImageRef::OciArchive { path, .. } => Box::new(oci_archive::OciArchiveWriter::open(path)?),
+        ImageRef::DockerArchive { .. } => {
+            return Err(StoreError::Unsupported("docker-archive".into()));
+        }
+    })
+}
+
+/// A view of a destination over its source: blobs the destination holds, else the
+/// source's. Reading the new images through it sees everything they reference.
+pub struct Overlay<'a> {
+    /// Where new blobs are.
+    pub top: &'a dyn BlobSource,
+    /// Where everything else is.
+    pub bottom: &'a dyn BlobSource,
+}
+
+impl BlobSource for Overlay<'_> {
+    fn name(&self) -> &str {
+        self.top.name()
+    }
+
+    fn read_index(&self) -> Result<Vec<u8>, StoreError> {
+        self.top.read_index()
+    }
+
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
+        if self.top.has_blob(digest) {
+            self.top.open_blob(digest, size)
+        } else {
+            self.bottom.open_blob(digest, size)
+        }
+    }
+
+    fn has_blob(&self, digest: &Digest) -> bool {
+        self.top.has_blob(digest) || self.bottom.has_blob(digest)
+    }
+}
+
 /// An image reference as the command line names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageRef {
@@ -322,15 +416,43 @@ impl ImageRef {
         }
         let path = PathBuf::from(text);
         if path.is_file() {
-            return Err(
-                "a file is an image archive; name it as oci-archive:PATH or docker-archive:PATH"
-                    .into(),
-            );
+            return ImageRef::detect_archive(&path);
+        }
+        let archive_like = [".tar", ".tar.gz", ".tgz", ".tar.zst"]
+            .iter()
+            .any(|ext| text.ends_with(ext));
+        if archive_like && !path.exists() {
+            return Err(format!(
+                "{text} does not exist, and its name looks like an archive; name the format: oci-archive:{text}, docker-archive:{text}, or oci:{text} for a layout directory"
+            ));
         }
         Ok(ImageRef::Oci {
             path,
             reference: None,
         })
+    }
+
+    /// Tell an OCI archive from a docker-archive by its content: a `manifest.json` makes a
+    /// docker-archive (Docker 25 and later also add `oci-layout`), an `oci-layout` alone an
+    /// OCI archive.
+    pub fn detect_archive(path: &Path) -> Result<ImageRef, String> {
+        let tarball = tarball::Tarball::open(path, false).map_err(|e| e.to_string())?;
+        if tarball.contains("manifest.json") {
+            Ok(ImageRef::DockerArchive {
+                path: path.to_path_buf(),
+                reference: None,
+            })
+        } else if tarball.contains(oci::OCI_LAYOUT_FILE) {
+            Ok(ImageRef::OciArchive {
+                path: path.to_path_buf(),
+                reference: None,
+            })
+        } else {
+            Err(format!(
+                "{} is a tar archive but neither an OCI archive (no `oci-layout`) nor a docker-archive (no `manifest.json`)",
+                path.display()
+            ))
+        }
     }
 
     /// The path on disk.

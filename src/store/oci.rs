@@ -23,8 +23,8 @@ use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 /// Name of the top-level index file.
 pub const INDEX_FILE: &str = "index.json";
-/// Content of a new `oci-layout` file.
-const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Content of a new `oci-layout` file (as skopeo writes it).
+pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Prefix of every temporary file or directory this module creates.
 const TEMP_PREFIX: &str = ".layercrypt-tmp-";
 /// Mode of published blobs and index files, as skopeo and umoci write them.
@@ -175,15 +175,18 @@ fn check_layout(root: &Path) -> Result<(), StoreError> {
         }
         Err(e) => return Err(StoreError::io("reading", marker, e)),
     };
-    let version = serde_json::from_slice::<serde_json::Value>(&content)
+    check_marker(&content).map_err(|reason| not_a_layout(&reason))
+}
+
+/// Check the content of an `oci-layout` file: a 1.x `imageLayoutVersion`.
+pub fn check_marker(content: &[u8]) -> Result<(), String> {
+    let version = serde_json::from_slice::<serde_json::Value>(content)
         .ok()
         .and_then(|v| v.get("imageLayoutVersion")?.as_str().map(str::to_string));
     match version.as_deref() {
         Some(v) if v.starts_with("1.") => Ok(()),
-        Some(v) => Err(not_a_layout(&format!(
-            "unsupported imageLayoutVersion `{v}`"
-        ))),
-        None => Err(not_a_layout("`oci-layout` has no imageLayoutVersion")),
+        Some(v) => Err(format!("unsupported imageLayoutVersion `{v}`")),
+        None => Err("`oci-layout` has no imageLayoutVersion".into()),
     }
 }
 
