@@ -209,9 +209,12 @@ fn bare_paths_are_detected_and_ambiguous_ones_refused() {
     assert!(stderr_of(&err).contains("not a"), "{}", stderr_of(&err));
 }
 
+/// One raw tar entry: name, type, link target, data.
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
 /// A raw tar from (name, type, link target, data), written without the checks a tar
 /// builder makes, so hostile names can be expressed.
-fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+fn raw_tar(entries: &[RawEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, kind, link, data) in entries {
         let mut h = tar::Header::new_old();
@@ -234,7 +237,7 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
     use tar::EntryType::{Regular, Symlink};
     let layout_file: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
     let index: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
-    let cases: Vec<(&str, Vec<(&str, tar::EntryType, &str, &[u8])>, &str)> = vec![
+    let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
         (
             "dotdot",
             vec![
