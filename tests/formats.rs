@@ -524,3 +524,88 @@ fn nested_indexes_are_walked_and_only_the_chosen_platform_changes() {
         .success();
     assert_eq!(layout.entry("nested")["digest"], outer_digest.as_str());
 }
+
+/// A layer shared by two platforms is encrypted once: both manifests point at the same
+/// encrypted blob, with the same wrapped key. A Docker manifest list becomes an OCI index,
+/// since only OCI manifests can carry encrypted layers.
+#[test]
+fn shared_layers_are_encrypted_once_and_docker_lists_become_oci_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy("plain", tmp.path());
+    let layout = Layout(dir.clone());
+    // Turn `multi` into a Docker manifest list of Docker schema 2 manifests.
+    let list_digest = layout.entry("multi")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut list = layout.json(&list_digest);
+    list["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.list.v2+json");
+    for child in list["manifests"].as_array_mut().unwrap() {
+        let mut m = layout.json(child["digest"].as_str().unwrap());
+        m["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.v2+json");
+        m["config"]["mediaType"] = Value::from("application/vnd.docker.container.image.v1+json");
+        for l in m["layers"].as_array_mut().unwrap() {
+            if l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip" {
+                l["mediaType"] = Value::from("application/vnd.docker.image.rootfs.diff.tar.gzip");
+            }
+        }
+        let bytes = mkimage::go_json(&m);
+        fs::write(layout.blob_path(&digest_of(&bytes)), &bytes).unwrap();
+        child["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.v2+json");
+        child["digest"] = Value::from(digest_of(&bytes));
+        child["size"] = Value::from(bytes.len());
+    }
+    let bytes = mkimage::go_json(&list);
+    fs::write(layout.blob_path(&digest_of(&bytes)), &bytes).unwrap();
+    let mut index = layout.index();
+    for e in index["manifests"].as_array_mut().unwrap() {
+        if e["digest"] == list_digest.as_str() {
+            e["mediaType"] =
+                Value::from("application/vnd.docker.distribution.manifest.list.v2+json");
+            e["digest"] = Value::from(digest_of(&bytes));
+            e["size"] = Value::from(bytes.len());
+        }
+    }
+    fs::write(dir.join("index.json"), mkimage::go_json(&index)).unwrap();
+
+    let out = tmp.path().join("enc");
+    layercrypt()
+        .args(["encrypt", "-q", "-r", &jwe("rsa2048.pub.pem")])
+        .arg(oci(&dir, "multi"))
+        .arg(oci(&out, "multi"))
+        .assert()
+        .success();
+    let enc = Layout(out.clone());
+    let entry = enc.entry("multi");
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        enc.json(entry["digest"].as_str().unwrap())["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let manifests = enc.manifests("multi");
+    let (amd, arm) = (&manifests[0].2, &manifests[1].2);
+    assert_eq!(
+        amd["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        amd["layers"][0], arm["layers"][0],
+        "the shared layer was encrypted twice"
+    );
+    assert_eq!(
+        amd["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"
+    );
+    // skopeo decrypts every platform.
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--decryption-key",
+        &key("rsa2048.pem"),
+        &oci(&out, "multi"),
+        &oci(&tmp.path().join("dec"), "multi"),
+    ]);
+}
