@@ -18,17 +18,27 @@
 #   testdata/keys/                 test keys made with the openssl CLI (+ pem2jwk.py, ssh-keygen)
 #   testdata/images/plain/         OCI layout from mkimage: ref v1 (3 layers) and ref multi (index)
 #   testdata/images/skopeo-*/      encrypted copies of plain made by `skopeo copy --encryption-key`
+#   testdata/images/docker-archive-skopeo.tar   plain:v1 as a docker-archive (`docker save` format),
+#                                  written by `skopeo copy ... docker-archive:...`
 #   testdata/images/skopeo-results.txt   what skopeo did: fixtures made or refused (with the
-#                                  error), decryption results, key formats skopeo accepts
+#                                  error), decryption results, key formats skopeo accepts, and how
+#                                  skopeo reads every docker-archive fixture
 #   testdata/policy.json           permissive containers-policy, passed to every skopeo call so
 #                                  results do not depend on /etc/containers/policy.json
+#
+# Not written here: testdata/images/docker-save-*.tar and docker26-*.tar were made by real Docker
+# daemons (20.10.24 and 26.1.5), whose exact commands are in testdata/README.md. This script needs
+# no daemon and starts none; it only checks that skopeo reads those archives (and gets plain's
+# config back). Remaking them needs a daemon, by hand.
 #
 # Idempotence: keys are generated only when missing. The plain layout is rebuilt in a temporary
 # directory on every run and compared with the committed one; if they differ (for example after a
 # compression-library upgrade) the committed one is kept and a warning says to use
-# --force-images. Encrypted fixtures are random (fresh layer keys and IVs), so each is made only
-# when missing (or when its inputs were remade). The verification always runs, and
-# skopeo-results.txt has no timestamps, so re-running changes no file.
+# --force-images. docker-archive-skopeo.tar is deterministic (skopeo sets every mtime to 0), so it
+# is likewise rebuilt in the temporary directory and compared, and written only when missing or
+# remade (--force-images, new plain layout). Encrypted fixtures are random (fresh layer keys and
+# IVs), so each is made only when missing (or when its inputs were remade). The verification
+# always runs, and skopeo-results.txt has no timestamps, so re-running changes no file.
 #
 # Requires: bash, openssl, python3 (stdlib), skopeo, cargo (for the default MKIMAGE), ssh-keygen
 # (optional: the OpenSSH key is skipped without it).
@@ -362,6 +372,135 @@ key_format_matrix() {
 }
 
 # ------------------------------------------------------------------------------------------------
+# docker-archive fixtures (the `docker save` format). docker-archive-skopeo.tar is made here (skopeo
+# writes it byte for byte the same on every run, so it is rebuilt in $TMP and compared, like the
+# plain layout). The docker*-save*.tar archives come from real Docker daemons (commands in
+# README.md; no daemon is needed or started here): they are only read back with skopeo.
+
+DOCKER_ARCHIVE=docker-archive-skopeo.tar
+DOCKER_ARCHIVE_REF=layercrypt/plain:v1
+
+# FILE|SOURCE (skopeo's docker-archive image selector: empty, a tag, or @N)|EXPECTED: the plain
+# image (REF or REF/ARCH) whose config, byte for byte, the entry must have; - for none.
+DOCKER_ARCHIVES=(
+    "docker-archive-skopeo.tar||v1"
+    "docker-save-legacy.tar||v1"
+    "docker-save-two.tar|layercrypt/plain:v1|v1"
+    "docker-save-two.tar|layercrypt/plain:latest|v1"
+    "docker-save-two.tar|layercrypt/second:v1|-"
+    "docker26-save.tar||v1"
+    "docker26-save-two.tar|layercrypt/plain:v1|v1"
+    "docker26-save-two.tar|layercrypt/second:v1|-"
+    "docker26-c8d-save.tar||v1"
+    "docker26-c8d-save-gzip.tar||v1"
+    "docker26-c8d-save-multi.tar||multi/amd64"
+)
+
+make_docker_archive() {
+    local dest=$IMAGES/$DOCKER_ARCHIVE
+    local cmd="skopeo copy oci:images/plain:v1 docker-archive:images/$DOCKER_ARCHIVE:$DOCKER_ARCHIVE_REF"
+    record "$DOCKER_ARCHIVE: made by: $cmd"
+    if ! run_skopeo copy --quiet "oci:$PLAIN:v1" \
+        "docker-archive:$TMP/$DOCKER_ARCHIVE:$DOCKER_ARCHIVE_REF" 2>"$TMP/err"; then
+        fail "skopeo cannot write $DOCKER_ARCHIVE: $(skopeo_error "$TMP/err")"
+        return
+    fi
+    if [[ $VERIFY_ONLY == 0 && (! -s $dest || $FORCE_IMAGES == 1 || $PLAIN_CHANGED == 1) ]]; then
+        cp "$TMP/$DOCKER_ARCHIVE" "$dest"
+        log "made $dest"
+    fi
+    if [[ ! -s $dest ]]; then
+        fail "$dest is missing: run without --verify"
+    elif cmp -s "$TMP/$DOCKER_ARCHIVE" "$dest"; then
+        record "$DOCKER_ARCHIVE:   this skopeo writes it again byte for byte (sha256:$(sha256sum "$dest" | cut -d' ' -f1))"
+    else
+        log "warning: skopeo no longer writes $dest byte for byte; keeping the committed one"
+        log "warning: (run with --force-images to remake it)"
+        record "$DOCKER_ARCHIVE:   this skopeo writes a different archive (sha256:$(sha256sum "$TMP/$DOCKER_ARCHIVE" | cut -d' ' -f1))"
+    fi
+}
+
+# sha256 of the config of plain image EXPECTED (REF or REF/ARCH).
+plain_config_sha() {
+    local ref=${1%%/*} arch=()
+    [[ $1 == */* ]] && arch=(--override-os linux --override-arch "${1#*/}")
+    run_skopeo "${arch[@]}" inspect --config --raw "oci:$PLAIN:$ref" | sha256sum | cut -d' ' -f1
+}
+
+# verify_docker_archive FILE SOURCE EXPECTED: skopeo reads the entry (layers checked against their
+# DiffIDs by the copy); its config must be EXPECTED's.
+verify_docker_archive() {
+    local file=$1 src=$2 expected=$3
+    local name="$file${src:+:$src}"
+    if [[ ! -s $IMAGES/$file ]]; then
+        fail "$IMAGES/$file is missing"
+        return
+    fi
+    local out=$TMP/read-${name//[:\/@]/_}
+    if ! run_skopeo copy --quiet "docker-archive:$IMAGES/$name" "oci:$out:x" 2>"$TMP/err"; then
+        fail "$name: skopeo cannot read it: $(skopeo_error "$TMP/err")"
+        return
+    fi
+    local cfg n
+    # The config as stored in the archive (a copy to oci: would rewrite a Docker config as OCI).
+    cfg=$(run_skopeo inspect --config --raw "docker-archive:$IMAGES/$name" | sha256sum | cut -d' ' -f1)
+    n=$(run_skopeo inspect --raw "docker-archive:$IMAGES/$name" |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["layers"]))')
+    if [[ $expected == - ]]; then
+        record "$name: skopeo reads it: config sha256:$cfg, $n layers"
+    elif [[ $cfg == "$(plain_config_sha "$expected")" ]]; then
+        record "$name: skopeo reads it: config sha256:$cfg (plain:$expected's), $n layers"
+    else
+        fail "$name: skopeo reads config sha256:$cfg, not plain:$expected's"
+    fi
+}
+
+# What skopeo does with encryption and docker-archive (findings, re-checked on every run).
+docker_archive_encryption() {
+    local err
+    # Decrypting straight into a docker-archive.
+    if run_skopeo copy --quiet --decryption-key "$KEYS/rsa2048.pem" "oci:$IMAGES/skopeo-rsa2048:v1" \
+        "docker-archive:$TMP/dec-direct.tar:$DOCKER_ARCHIVE_REF" 2>"$TMP/err"; then
+        record "decrypt into docker-archive: skopeo copy --decryption-key keys/rsa2048.pem oci:images/skopeo-rsa2048:v1 docker-archive:… works"
+    else
+        record "decrypt into docker-archive: skopeo copy --decryption-key keys/rsa2048.pem oci:images/skopeo-rsa2048:v1 docker-archive:… fails:"
+        record "  $(skopeo_error "$TMP/err")"
+    fi
+    # Decrypting to oci:, then copying to docker-archive.
+    if run_skopeo copy --quiet --decryption-key "$KEYS/rsa2048.pem" "oci:$IMAGES/skopeo-rsa2048:v1" \
+        "oci:$TMP/dec-oci:v1" 2>"$TMP/err" &&
+        run_skopeo copy --quiet "oci:$TMP/dec-oci:v1" \
+            "docker-archive:$TMP/dec-via-oci.tar:$DOCKER_ARCHIVE_REF" 2>>"$TMP/err"; then
+        if cmp -s "$TMP/dec-via-oci.tar" "$IMAGES/$DOCKER_ARCHIVE"; then
+            record "decrypt to oci:, then copy to docker-archive: byte-identical to $DOCKER_ARCHIVE"
+        else
+            record "decrypt to oci:, then copy to docker-archive: differs from $DOCKER_ARCHIVE"
+        fi
+    else
+        fail "decrypt to oci: then docker-archive: $(skopeo_error "$TMP/err")"
+    fi
+    # Encrypting into a docker-archive: there is no place for the wrapped keys.
+    if run_skopeo copy --quiet --encryption-key "jwe:$KEYS/rsa2048.pub.pem" "oci:$PLAIN:v1" \
+        "docker-archive:$TMP/enc.tar:$DOCKER_ARCHIVE_REF" 2>"$TMP/err"; then
+        record "encrypt into docker-archive: skopeo copy --encryption-key jwe:keys/rsa2048.pub.pem oci:images/plain:v1 docker-archive:… exits 0;"
+        record "  $(python3 - "$TMP/enc.tar" <<'EOF'
+import hashlib, json, sys, tarfile
+t = tarfile.open(sys.argv[1])
+item = json.load(t.extractfile("manifest.json"))[0]
+diff_ids = json.load(t.extractfile(item["Config"]))["rootfs"]["diff_ids"]
+layers = [hashlib.sha256(t.extractfile(l).read()).hexdigest() for l in item["Layers"]]
+same = sum(f"sha256:{h}" == d for h, d in zip(layers, diff_ids))
+print(f"{same} of {len(layers)} layer files match the config's diff_ids (the rest are ciphertext; "
+      "no annotations, so the wrapped keys are lost)" if same < len(layers)
+      else "every layer file matches the config's diff_ids (not encrypted)")
+EOF
+)"
+    else
+        record "encrypt into docker-archive: skopeo refuses: $(skopeo_error "$TMP/err")"
+    fi
+}
+
+# ------------------------------------------------------------------------------------------------
 
 if [[ ! -s $POLICY ]]; then
     [[ $VERIFY_ONLY == 1 ]] && die "$POLICY is missing"
@@ -382,6 +521,15 @@ for f in "${FIXTURES[@]}"; do
     verify_fixture "$name" "$ref" "$flags" "$keys"
 done
 key_format_matrix
+
+record ""
+record "docker-archive (docker save format):"
+make_docker_archive
+for f in "${DOCKER_ARCHIVES[@]}"; do
+    IFS='|' read -r file src expected <<<"$f"
+    verify_docker_archive "$file" "$src" "$expected"
+done
+docker_archive_encryption
 
 if [[ $VERIFY_ONLY == 0 ]]; then
     printf '%s\n' "${RESULT_LINES[@]}" >"$RESULTS"
