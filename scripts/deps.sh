@@ -5,7 +5,8 @@
 #   scripts/deps.sh          build dependencies (OpenSSL headers, pkg-config, a C compiler, and
 #                            libclang for the bindings of sequoia-openpgp's OpenSSL backend)
 #   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
-#                            softhsm2 and opensc for the PKCS#11 tests)
+#                            softhsm2 and opensc for the PKCS#11 tests, docker-registry for
+#                            the registry round trip)
 #
 # Needs root or sudo when something is missing. The Rust toolchain itself (cargo, rustc
 # >= 1.89) must already be installed, e.g. with rustup.
@@ -19,6 +20,9 @@ if [[ "${1:-}" == "--test" ]]; then
     packages+=(skopeo gnupg openssl)
     # PKCS#11 tests (tests/pkcs11.rs): a software token and pkcs11-tool to fill it.
     packages+=(softhsm2 opensc)
+    # Registry round trip (tests/registry.rs): a local Distribution registry (2.8,
+    # /usr/bin/docker-registry) that skopeo pushes to and pulls from over plain HTTP.
+    packages+=(docker-registry)
 fi
 
 missing=()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite, as CI does (.ci/run calls this): installs missing test tools,
 # then checks formatting and lints, and runs unit, integration, interop (against skopeo, gpg,
-# SoftHSM) and documentation tests, with the default features and without them. Interop tests
-# fail, never skip, when a tool is missing.
+# SoftHSM, a local registry) and documentation tests, with the default features and without
+# them. Interop tests fail, never skip, when a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,6 +5,7 @@
 pub mod gpg;
 pub mod keyprovider;
 pub mod mkimage;
+pub mod registry;
 pub mod softhsm;
 
 use std::collections::BTreeMap;
