@@ -11,6 +11,7 @@
 //! atomically and last, so an interrupted run leaves the old image or the new one; a writer
 //! dropped without `commit` removes everything it added.
 
+pub mod docker_archive;
 pub mod oci;
 pub mod tarball;
 
@@ -112,6 +113,15 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The destination cannot hold the image as it is (an encrypted or foreign layer, or a
+    /// multi-platform index, written to a Docker archive).
+    #[error("{store} cannot hold this image: {reason}")]
+    CannotStore {
+        /// The store's name.
+        store: String,
+        /// What it cannot hold.
+        reason: String,
+    },
     /// The destination exists and is not something we may write into.
     #[error("{} exists and is not an OCI image layout or an empty directory", path.display())]
     DestinationOccupied {
@@ -154,6 +164,9 @@ impl StoreError {
             }
             StoreError::NotALayout { .. } => Some(
                 "an OCI image layout has `oci-layout`, `index.json` and `blobs/`; create one with `skopeo copy docker://IMAGE oci:DIR:TAG`".into(),
+            ),
+            StoreError::CannotStore { .. } => Some(
+                "a Docker archive holds single-platform images with plain layers; write to oci: or oci-archive: instead".into(),
             ),
             StoreError::Corrupt { .. } | StoreError::MissingBlob { .. } => Some(
                 "the layout is damaged; copy the image again from its source".into(),
