@@ -137,6 +137,21 @@ struct OciView {
     refs: Vec<Option<String>>,
 }
 
+/// A config file, read and checked at open.
+#[derive(Clone)]
+struct ReadConfig {
+    digest: Digest,
+    size: u64,
+    diff_ids: Vec<Digest>,
+}
+
+/// What `open` has already read, by file name, so shared files are read once.
+#[derive(Default)]
+struct Caches {
+    configs: HashMap<String, ReadConfig>,
+    compressed: HashMap<String, Compressed>,
+}
+
 /// A compressed layer file, hashed at open.
 #[derive(Clone)]
 struct Compressed {
@@ -162,9 +177,9 @@ impl DockerArchive {
         let items = archive.read_manifest_list()?;
         let mut entries = Vec::with_capacity(items.len());
         let mut synthesised = Vec::with_capacity(items.len());
-        let mut compressed = HashMap::new();
+        let mut caches = Caches::default();
         for (i, item) in items.iter().enumerate() {
-            let (entry, synth) = archive.synthesise(i, item, &mut compressed)?;
+            let (entry, synth) = archive.synthesise(i, item, &mut caches)?;
             entries.push(entry);
             synthesised.push(synth);
         }
@@ -245,26 +260,19 @@ impl DockerArchive {
         Ok(name)
     }
 
-    /// Build the Docker schema 2 manifest of `manifest.json` item `i`, register its blobs and
-    /// return its index entry.
-    fn synthesise(
-        &mut self,
-        i: usize,
-        item: &ManifestItem,
-        compressed: &mut HashMap<String, Compressed>,
-    ) -> Result<(JsonObject, Synthesised), StoreError> {
-        let at = format!("manifest.json item {i}");
-        let config_name = self.member(&format!("{at}: config"), &item.config)?;
+    /// Read a config named in `manifest.json`, check it against the digest its name announces
+    /// and take its diff ids.
+    fn read_config(&self, config_name: &str) -> Result<ReadConfig, StoreError> {
         let config_bytes = self
             .tar
-            .read_file(&config_name, MAX_MANIFEST_SIZE)?
+            .read_file(config_name, MAX_MANIFEST_SIZE)?
             .expect("member() checked it");
-        let config_digest = Digest::sha256(&config_bytes);
-        if let Some(named) = hex_in_name(&config_name)
-            && named != config_digest.hex()
+        let digest = Digest::sha256(&config_bytes);
+        if let Some(named) = hex_in_name(config_name)
+            && named != digest.hex()
         {
             return Err(self.bad(format!(
-                "config `{config_name}` has digest {config_digest}, but its name says sha256:{named}"
+                "config `{config_name}` has digest {digest}, but its name says sha256:{named}"
             )));
         }
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
@@ -281,6 +289,33 @@ impl DockerArchive {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(ReadConfig {
+            digest,
+            size: config_bytes.len() as u64,
+            diff_ids,
+        })
+    }
+
+    /// Build the Docker schema 2 manifest of `manifest.json` item `i`, register its blobs and
+    /// return its index entry.
+    fn synthesise(
+        &mut self,
+        i: usize,
+        item: &ManifestItem,
+        caches: &mut Caches,
+    ) -> Result<(JsonObject, Synthesised), StoreError> {
+        let at = format!("manifest.json item {i}");
+        let config_name = self.member(&format!("{at}: config"), &item.config)?;
+        // Items may share a config; a hostile list could name one large config many times.
+        let config = match caches.configs.get(&config_name) {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.read_config(&config_name)?;
+                caches.configs.insert(config_name.clone(), c.clone());
+                c
+            }
+        };
+        let (config_digest, diff_ids) = (config.digest, config.diff_ids);
         let layer_paths = item.layers.as_deref().unwrap_or_default();
         if layer_paths.len() != diff_ids.len() {
             return Err(self.bad(format!(
@@ -305,7 +340,7 @@ impl DockerArchive {
                 continue;
             }
             let name = self.member(&format!("{at}: layer {n}"), raw)?;
-            let (media_type, digest, size) = match compressed.get(&name) {
+            let (media_type, digest, size) = match caches.compressed.get(&name) {
                 Some(c) => (c.media_type, c.digest.clone(), c.size),
                 None => {
                     let size = self.tar.index().get(&name).map_or(0, |e| e.size);
@@ -313,7 +348,7 @@ impl DockerArchive {
                         Compression::None => (DOCKER_LAYER, diff_id.clone(), size),
                         kind => {
                             let c = self.hash_compressed(&name, kind, diff_id)?;
-                            compressed.insert(name.clone(), c.clone());
+                            caches.compressed.insert(name.clone(), c.clone());
                             (c.media_type, c.digest, c.size)
                         }
                     }
@@ -332,7 +367,7 @@ impl DockerArchive {
         manifest.set("mediaType", DOCKER_MANIFEST);
         manifest.set_object(
             "config",
-            &descriptor(DOCKER_CONFIG, config_bytes.len() as u64, &config_digest),
+            &descriptor(DOCKER_CONFIG, config.size, &config_digest),
         );
         manifest.set_object_array("layers", &layers);
         let bytes = manifest.to_go_bytes();
