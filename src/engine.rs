@@ -241,7 +241,12 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     let src_ref = request
         .source
         .reference()
-        .map(|r| source.resolve_reference(r));
+        .map(|r| source.resolve_reference(r))
+        .transpose()
+        .map_err(|reason| Error::Selection {
+            image: source.name().to_string(),
+            reason,
+        })?;
     let top_bytes = source.read_index()?;
     let top = TopIndex::parse(&top_bytes).map_err(|e| Error::image(source.name(), e))?;
     let images = load_images(source, &top, src_ref.as_deref())?;

@@ -161,7 +161,7 @@ impl Error {
             Error::Key(e) => e.hint(),
             Error::NoRecipients => Some("name at least one recipient with -r jwe:PUBLIC-KEY-FILE".into()),
             Error::EncryptedToDockerArchive { .. } => {
-                Some("write the encrypted image to oci:DIR[:REF] instead".into())
+                Some("write the encrypted image to oci:DIR[:REF] or oci-archive:FILE[:REF] instead".into())
             }
             Error::NoKeys => Some("name the private key with -k KEY-FILE".into()),
             Error::Layer { source, .. } => match source.as_ref() {

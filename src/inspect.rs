@@ -87,7 +87,14 @@ pub fn inspect(
 ) -> Result<InspectReport, Error> {
     let store = crate::store::open_source(source, LockMode::Shared)?;
     let layout = store.as_ref();
-    let reference = source.reference().map(|r| layout.resolve_reference(r));
+    let reference = source
+        .reference()
+        .map(|r| layout.resolve_reference(r))
+        .transpose()
+        .map_err(|reason| Error::Selection {
+            image: layout.name().to_string(),
+            reason,
+        })?;
     let top = TopIndex::parse(&layout.read_index()?).map_err(|e| Error::image(layout.name(), e))?;
     let images = crate::engine::load_images(layout, &top, reference.as_deref())?;
     // The planner's selection rules apply: unknown platforms and out-of-range layers are errors.

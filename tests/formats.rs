@@ -609,3 +609,221 @@ fn shared_layers_are_encrypted_once_and_docker_lists_become_oci_indexes() {
         &oci(&tmp.path().join("dec"), "multi"),
     ]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// docker-archive
+
+/// The `docker save` archives in testdata, made by skopeo 1.9.3, Docker 20.10 and Docker 26
+/// (see testdata/README.md), with the reference of an image in each.
+const DOCKER_FIXTURES: &[(&str, &str)] = &[
+    ("docker-archive-skopeo.tar", "layercrypt/plain:v1"),
+    ("docker-save-legacy.tar", "layercrypt/plain:v1"),
+    ("docker-save-two.tar", "layercrypt/second:v1"),
+    ("docker26-save.tar", "layercrypt/plain:v1"),
+    ("docker26-save-two.tar", "docker.io/layercrypt/second:v1"),
+    ("docker26-c8d-save.tar", "layercrypt/plain:v1"),
+    ("docker26-c8d-save-gzip.tar", "layercrypt/ocigz:v1"),
+];
+
+/// `inspect --json` of one image: the layer digests of its only manifest.
+fn inspected(reference: &str) -> Vec<String> {
+    let out = layercrypt()
+        .args(["inspect", "--json", reference])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{reference}: {report}");
+    let manifests = images[0]["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{reference}: {report}");
+    manifests[0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The config's `rootfs.diff_ids` of the single-manifest image `reference` in a layout.
+fn diff_ids(layout: &Layout, reference: &str) -> (String, Vec<Value>) {
+    let manifests = layout.manifests(reference);
+    let config = manifests[0].2["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ids = layout.json(&config)["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .clone();
+    (config, ids)
+}
+
+/// Every docker-archive form becomes an encrypted OCI image that skopeo decrypts to the
+/// original layers (whose digests are the config's diff_ids for uncompressed archives), and
+/// layercrypt writes the decrypted image back as a docker-archive that skopeo reads.
+#[test]
+fn docker_archives_encrypt_to_oci_and_decrypt_back_to_docker_archives() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (n, (fixture, reference)) in DOCKER_FIXTURES.iter().enumerate() {
+        let archive = testdata("images").join(fixture);
+        let source = format!("docker-archive:{}:{reference}", archive.display());
+        let original_layers = inspected(&source);
+        let enc = tmp.path().join(format!("enc{n}"));
+        layercrypt()
+            .args(["encrypt", "-q", "-r", &jwe("rsa2048.pub.pem")])
+            .arg(&source)
+            .arg(oci(&enc, "img"))
+            .assert()
+            .success();
+        let layout = Layout(enc.clone());
+        let manifest = &layout.manifests("img")[0].2;
+        assert_eq!(
+            manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+            "{fixture}"
+        );
+        assert!(
+            layout
+                .layers("img")
+                .iter()
+                .all(|l| l["mediaType"].as_str().unwrap().ends_with("+encrypted")),
+            "{fixture}"
+        );
+        // skopeo (Go ocicrypt) decrypts it to the original layer blobs and config.
+        let dec = tmp.path().join(format!("dec{n}"));
+        skopeo_ok(&[
+            "copy",
+            "--decryption-key",
+            &key("rsa2048.pem"),
+            &oci(&enc, "img"),
+            &oci(&dec, "img"),
+        ]);
+        let decrypted = Layout(dec.clone());
+        let layers: Vec<String> = decrypted
+            .layers("img")
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(layers, original_layers, "{fixture}");
+        let (_, ids) = diff_ids(&decrypted, "img");
+        if !fixture.contains("gzip") {
+            let ids: Vec<&str> = ids.iter().map(|v| v.as_str().unwrap()).collect();
+            assert_eq!(layers, ids, "{fixture}: layers are not the diff_ids");
+        }
+        // layercrypt decrypts to a docker-archive, and skopeo reads that back: same config,
+        // layers that are the diff_ids.
+        let out = tmp.path().join(format!("out{n}.tar"));
+        layercrypt()
+            .args(["decrypt", "-q", "-k", &key("rsa2048.pem")])
+            .arg(oci(&enc, "img"))
+            .arg(format!("docker-archive:{}:app/img:{n}", out.display()))
+            .assert()
+            .success();
+        let back = tmp.path().join(format!("back{n}"));
+        skopeo_ok(&[
+            "copy",
+            &format!("docker-archive:{}:app/img:{n}", out.display()),
+            &oci(&back, "img"),
+        ]);
+        // skopeo converts a Docker config when it writes an OCI layout, so compare with its
+        // reading of the original archive, which goes through the same conversion.
+        let orig = tmp.path().join(format!("orig{n}"));
+        skopeo_ok(&["copy", &source, &oci(&orig, "img")]);
+        assert_eq!(
+            diff_ids(&Layout(back), "img"),
+            diff_ids(&Layout(orig), "img"),
+            "{fixture}"
+        );
+        assert_eq!(diff_ids(&decrypted, "img").1, ids, "{fixture}");
+        // And layercrypt reads its own docker-archive by tag, layers == diff_ids.
+        let ours = inspected(&format!("docker-archive:{}:app/img:{n}", out.display()));
+        let ids: Vec<&str> = ids.iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(ours, ids, "{fixture}");
+    }
+}
+
+/// Encrypted output to a docker-archive is refused before any blob is read: exit 2, a hint,
+/// and no file.
+#[test]
+fn encrypting_into_a_docker_archive_is_refused_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for dst in ["docker-archive:out.tar", "docker-archive:out.tar:app:1"] {
+        let out = layercrypt()
+            .current_dir(tmp.path())
+            .args(["encrypt", "-r", &jwe("rsa2048.pub.pem")])
+            .arg(oci(&testdata("images/plain"), "v1"))
+            .arg(dst)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr_of(&out);
+        assert!(
+            err.starts_with("error: ") && err.contains("hint: "),
+            "{err}"
+        );
+        assert!(err.contains("oci-archive:"), "{err}");
+        assert!(dir_entries(tmp.path()).is_empty(), "{dst}: wrote something");
+    }
+    // In place, a docker-archive source cannot become encrypted either.
+    let archive = tmp.path().join("in.tar");
+    fs::copy(testdata("images/docker-save-legacy.tar"), &archive).unwrap();
+    let before = fs::read(&archive).unwrap();
+    layercrypt()
+        .args(["encrypt", "-r", &jwe("rsa2048.pub.pem")])
+        .arg(&archive)
+        .assert()
+        .code(2);
+    assert_eq!(fs::read(&archive).unwrap(), before);
+    assert_eq!(dir_entries(tmp.path()), vec!["in.tar"]);
+}
+
+/// A multi-arch image goes to a docker-archive one platform at a time; without `--platform`
+/// the run is refused before anything is written.
+#[test]
+fn a_multi_arch_image_needs_one_platform_for_a_docker_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = oci(&testdata("images/skopeo-multiarch"), "multi");
+    let out = tmp.path().join("arm.tar");
+    let err = layercrypt()
+        .args(["decrypt", "-k", &key("rsa2048.pem")])
+        .arg(&source)
+        .arg(format!("docker-archive:{}", out.display()))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        stderr_of(&err).contains("--platform"),
+        "{}",
+        stderr_of(&err)
+    );
+    assert!(dir_entries(tmp.path()).is_empty());
+    layercrypt()
+        .args([
+            "decrypt",
+            "-q",
+            "-k",
+            &key("rsa2048.pem"),
+            "--platform",
+            "linux/arm64",
+        ])
+        .arg(&source)
+        .arg(format!("docker-archive:{}:app:arm", out.display()))
+        .assert()
+        .success();
+    // The zstd layer was decompressed: every layer file is its diff_id.
+    let back = tmp.path().join("back");
+    skopeo_ok(&[
+        "copy",
+        &format!("docker-archive:{}:app:arm", out.display()),
+        &oci(&back, "arm"),
+    ]);
+    let (_, ids) = diff_ids(&Layout(back.clone()), "arm");
+    let ours = inspected(&format!("docker-archive:{}", out.display()));
+    let ids: Vec<&str> = ids.iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(ours, ids);
+    assert_eq!(ids.len(), 2);
+}

@@ -12,6 +12,7 @@
 //! atomically and last, so an interrupted run leaves the old image or the new one; a writer
 //! dropped without `commit` removes everything it added.
 
+pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;
 pub mod tarball;
@@ -114,9 +115,15 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A transport this build cannot read or write yet.
-    #[error("{0} images are not supported")]
-    Unsupported(String),
+    /// The destination cannot hold the image as it is (an encrypted or foreign layer, or a
+    /// multi-platform index, written to a Docker archive).
+    #[error("{store} cannot hold this image: {reason}")]
+    CannotStore {
+        /// The store's name.
+        store: String,
+        /// What it cannot hold.
+        reason: String,
+    },
     /// The destination exists and is not something we may write into.
     #[error("{} exists and is not an OCI image layout or an empty directory", path.display())]
     DestinationOccupied {
@@ -159,6 +166,9 @@ impl StoreError {
             }
             StoreError::NotALayout { .. } => Some(
                 "an OCI image layout has `oci-layout`, `index.json` and `blobs/`; create one with `skopeo copy docker://IMAGE oci:DIR:TAG`".into(),
+            ),
+            StoreError::CannotStore { .. } => Some(
+                "a Docker archive holds single-platform images with plain layers; write to oci: or oci-archive: instead".into(),
             ),
             StoreError::Corrupt { .. } | StoreError::MissingBlob { .. } => Some(
                 "the layout is damaged; copy the image again from its source".into(),
@@ -267,15 +277,36 @@ pub trait SourceStore: BlobSource {
 
     /// The reference name under which the index lists the image the user called
     /// `reference` (a Docker archive accepts any of an image's tags, in any spelling
-    /// Docker accepts). Unknown names come back unchanged.
-    fn resolve_reference(&self, reference: &str) -> String {
-        reference.to_string()
+    /// Docker accepts). Unknown names come back unchanged; a malformed one is an error.
+    fn resolve_reference(&self, reference: &str) -> Result<String, String> {
+        Ok(reference.to_string())
     }
 }
 
 impl SourceStore for oci::OciLayout {
     fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
         Ok(Box::new(oci::OciLayout::writer_in_place(self)))
+    }
+}
+
+impl SourceStore for docker_archive::DockerArchive {
+    fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
+        let mut writer = docker_archive::DockerArchiveWriter::create(self.path())?;
+        // Every tag of every image survives the rewrite, not only the one that names it.
+        for image in self.images() {
+            if let Some(name) = &image.ref_name {
+                writer.add_repo_tags(name, &image.repo_tags);
+            }
+        }
+        Ok(Box::new(writer))
+    }
+
+    fn resolve_reference(&self, reference: &str) -> Result<String, String> {
+        match self.resolve(reference) {
+            Ok(Some(name)) => Ok(name),
+            Ok(None) => Ok(reference.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -294,10 +325,10 @@ pub fn open_source(
     Ok(match image {
         ImageRef::Oci { path, .. } => Box::new(oci::OciLayout::open(path, mode)?),
         ImageRef::OciArchive { path, .. } => Box::new(oci_archive::OciArchive::open(path, mode)?),
-        ImageRef::DockerArchive { path, .. } => {
-            let _ = path;
-            return Err(StoreError::Unsupported("docker-archive".into()));
-        }
+        ImageRef::DockerArchive { path, .. } => Box::new(docker_archive::DockerArchive::open(
+            path,
+            mode == oci::LockMode::Exclusive,
+        )?),
     })
 }
 
@@ -307,8 +338,8 @@ pub fn open_destination(image: &ImageRef) -> Result<Box<dyn StoreWriter>, StoreE
     Ok(match image {
         ImageRef::Oci { path, .. } => Box::new(oci::OciLayoutWriter::open(path)?),
         ImageRef::OciArchive { path, .. } => Box::new(oci_archive::OciArchiveWriter::open(path)?),
-        ImageRef::DockerArchive { .. } => {
-            return Err(StoreError::Unsupported("docker-archive".into()));
+        ImageRef::DockerArchive { path, .. } => {
+            Box::new(docker_archive::DockerArchiveWriter::create(path)?)
         }
     })
 }
