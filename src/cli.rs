@@ -29,9 +29,13 @@ pub const EXIT_ERROR: u8 = 2;
 
 const AFTER_HELP: &str = "\
 Image references:
-  oci:PATH[:REF]   an OCI image layout directory (as `skopeo copy … oci:PATH:REF` writes);
-                   REF selects the index.json entry named REF (default: every image)
-  PATH             a directory holding an OCI layout (or, as DST, a new one)
+  oci:PATH[:REF]             an OCI image layout directory (as `skopeo copy … oci:PATH:REF`
+                             writes); REF selects the index.json entry named REF (default:
+                             every image)
+  oci-archive:PATH[:REF]     a tar of an OCI layout; read in place, rewritten by rename
+  docker-archive:PATH[:REF]  a `docker save` tarball; REF is a repo:tag. As output: decrypted
+                             images only, one platform each (encrypted output is refused)
+  PATH                       a directory is an OCI layout; a file is detected by its content
 
 Exit status: 0 success, 2 error (nothing was changed).";
 
@@ -54,6 +58,7 @@ Examples:
   layercrypt encrypt -r jwe:alice.pub.pem oci:app:v1 oci:app-enc:v1
   layercrypt encrypt -r jwe:alice.pub.pem -r jwe:bob.pub.pem oci:app          (in place)
   layercrypt encrypt -r jwe:ops.pub.pem --platform linux/arm64 --layer -1 oci:app:v1
+  layercrypt encrypt -r jwe:alice.pub.pem docker-archive:app.tar oci-archive:app-enc.tar:v1
 
 Recipients are jwe:PUBLIC-KEY-FILE (RSA or EC P-256/P-384/P-521; PEM, DER or JWK).
 Layers that are already encrypted are left as they are.")]
@@ -63,6 +68,7 @@ Layers that are already encrypted are left as they are.")]
 Examples:
   layercrypt decrypt -k alice.pem oci:app-enc:v1 oci:app:v1
   layercrypt decrypt -k alice.pem:file=/run/secrets/pw oci:app-enc          (in place)
+  layercrypt decrypt -k alice.pem oci-archive:app-enc.tar:v1 docker-archive:app.tar:app:v1
 
 A key is FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR. Plaintext is
 published only after the layer's HMAC has been verified.")]
