@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+mod common;
+
+use common::{skopeo_ok, testdata};
 use layercrypt::image::{Node, TopIndex, load_node};
 use layercrypt::store::docker_archive::{DockerArchive, DockerArchiveWriter};
 use layercrypt::store::oci::{LockMode, OciLayout};
@@ -18,36 +20,11 @@ use layercrypt::store::{BlobSource, StoreWriter};
 
 const REFERENCE: &str = "layercrypt/plain:v1";
 
-fn testdata(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(path)
-}
-
-/// Run skopeo with the repository's permissive policy; panics with its stderr on failure, or
-/// when it is not installed.
-fn skopeo(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("skopeo")
-        .arg("--policy")
-        .arg(testdata("policy.json"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("skopeo not runnable ({e}); install it with scripts/deps.sh --test")
-        });
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// `testdata/images/plain:v1` as skopeo writes it to a Docker archive.
 fn skopeo_archive(dir: &Path) -> PathBuf {
     let path = dir.join("skopeo.tar");
     let src = format!("oci:{}:v1", testdata("images/plain").display());
-    skopeo(&[
+    skopeo_ok(&[
         "copy",
         "-q",
         &src,
@@ -185,7 +162,7 @@ fn writes_what_skopeo_writes_and_skopeo_reads_it() {
 
     // skopeo reads our archive back to the same image.
     let back = dir.path().join("back");
-    skopeo(&[
+    skopeo_ok(&[
         "copy",
         "-q",
         &format!("docker-archive:{}", ours_path.display()),
@@ -205,10 +182,13 @@ fn writes_what_skopeo_writes_and_skopeo_reads_it() {
         panic!("v1 is not a manifest");
     };
     assert_eq!(config, &m.config.digest.to_string());
-    let inspected: serde_json::Value = serde_json::from_slice(&skopeo(&[
-        "inspect",
-        &format!("docker-archive:{}:{REFERENCE}", ours_path.display()),
-    ]))
+    let inspected: serde_json::Value = serde_json::from_slice(
+        &skopeo_ok(&[
+            "inspect",
+            &format!("docker-archive:{}:{REFERENCE}", ours_path.display()),
+        ])
+        .stdout,
+    )
     .unwrap();
     assert_eq!(inspected["Architecture"], "amd64");
 }
