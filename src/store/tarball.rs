@@ -9,7 +9,8 @@
 //! and sizes that run past the end of the file.
 //!
 //! Compressed archives (`docker save | gzip`) are decompressed first into an unnamed
-//! temporary file beside the archive, so the index can point into plain tar bytes.
+//! temporary file beside the archive (or in the system's temporary directory when that one is
+//! read-only), so the index can point into plain tar bytes.
 //!
 //! [`TarWriter`] writes the deterministic archives layercrypt produces (owner root, mode 0644,
 //! time 0) into a temporary file that [`TarWriter::finish`] renames over the target.
@@ -398,8 +399,11 @@ fn decompress_to_temp(
     path: &Path,
     compression: Compression,
 ) -> Result<File, StoreError> {
+    // Beside the archive (same filesystem, so the space is where the user expects it), or in
+    // the system's temporary directory when the archive's directory is read-only.
     let dir = parent_dir(path);
     let mut temp = tempfile::tempfile_in(&dir)
+        .or_else(|_| tempfile::tempfile())
         .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
     let source = io::BufReader::new(
         file.try_clone()
