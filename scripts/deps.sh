@@ -6,7 +6,7 @@
 #                            libclang for the bindings of sequoia-openpgp's OpenSSL backend)
 #   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
 #                            softhsm2 and opensc for the PKCS#11 tests, docker-registry for
-#                            the registry round trip)
+#                            the registry round trip, docker.io for `docker load`)
 #
 # Needs root or sudo when something is missing. The Rust toolchain itself (cargo, rustc
 # >= 1.89) must already be installed, e.g. with rustup.
@@ -23,6 +23,10 @@ if [[ "${1:-}" == "--test" ]]; then
     # Registry round trip (tests/registry.rs): a local Distribution registry (2.8,
     # /usr/bin/docker-registry) that skopeo pushes to and pulls from over plain HTTP.
     packages+=(docker-registry)
+    # For tests/docker_load.rs: `docker load` of archives layercrypt writes. Docker 20.10
+    # (dockerd and the client in /usr/bin; it pulls in containerd and runc); each test binary
+    # starts its own daemon on a unix socket, so no system service is used.
+    packages+=(docker.io)
 fi
 
 missing=()
@@ -40,8 +44,11 @@ if ((${#missing[@]})); then
         sudo=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Another apt or dpkg may be running (unattended upgrades, a parallel install): wait for
+    # its lock instead of failing at once.
+    apt=("${sudo[@]}" apt-get -o DPkg::Lock::Timeout=120)
+    "${apt[@]}" update -qq
+    "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then

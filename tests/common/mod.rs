@@ -2,6 +2,7 @@
 //! skopeo, snapshots of layout trees, and small edits of layouts for hostile-input tests.
 #![allow(dead_code)]
 
+pub mod dockerd;
 pub mod gpg;
 pub mod keyprovider;
 pub mod mkimage;
