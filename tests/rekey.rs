@@ -696,3 +696,80 @@ fn unknown_schemes_are_kept_or_refused_never_dropped() {
         &tmp.path().join("ec")
     ));
 }
+
+/// An OpenPGP recipient added to a JWE image opens it in skopeo (GnuPG home as skopeo's
+/// keyring); a PKCS#7 recipient added and removed again no longer does.
+#[test]
+fn add_pgp_and_remove_pkcs7_in_skopeo() {
+    let home = GpgHome::with(&["alice.sec.gpg"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let alice_ring = home.export_secret("alice@example.test", "", false, &tmp.path().join("a"));
+    let enc = encrypted(tmp.path(), "enc", &[jwe("rsa2048.pub.pem")]);
+    let before = layer_files(&enc);
+    let cert = format!("pkcs7:{}", key("x509.crt"));
+    home.layercrypt()
+        .args(["rekey", "--gpg-homedir"])
+        .arg(home.path())
+        .args(["-k", &key("rsa2048.pem"), "--add", "pgp:alice@example.test"])
+        .args(["--add", &cert])
+        .arg(oci(&enc, "v1"))
+        .assert()
+        .success();
+    let out = tmp.path().join("alice");
+    home.skopeo_ok(&[
+        "copy",
+        "--decryption-key",
+        &alice_ring,
+        &oci(&enc, "v1"),
+        &oci(&out, "v1"),
+    ]);
+    assert_eq!(Layout(out).entry("v1")["digest"], plain_digest("v1"));
+    let p7 = [key("x509.key"), key("x509.crt")];
+    assert!(skopeo_opens(&enc, &p7, &tmp.path().join("p7")));
+    rekey(&[
+        "-k",
+        &key("rsa2048.pem"),
+        "--remove",
+        &cert,
+        &oci(&enc, "v1"),
+    ])
+    .success();
+    assert!(!skopeo_opens(&enc, &p7, &tmp.path().join("p7-gone")));
+    assert!(skopeo_opens(
+        &enc,
+        &[key("rsa2048.pem")],
+        &tmp.path().join("rsa")
+    ));
+    assert_eq!(layer_files(&enc), before);
+}
+
+/// Rotation publishes nothing when the old HMAC does not verify: the run fails and the
+/// layout is as it was.
+#[test]
+fn rotate_refuses_a_tampered_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let enc = encrypted(tmp.path(), "enc", &[jwe("rsa2048.pub.pem")]);
+    let l = Layout(enc.clone());
+    let digest = layer_digests(&enc)[1].clone();
+    let mut bytes = l.blob(&digest);
+    bytes[100] ^= 1;
+    l.replace_layer("v1", 1, &bytes);
+    let snap = snapshot(&enc);
+    let out = rekey(&[
+        "-k",
+        &key("rsa2048.pem"),
+        "--rotate",
+        "--set",
+        &jwe("ec256.pub.pem"),
+        &oci(&enc, "v1"),
+    ])
+    .code(2)
+    .get_output()
+    .clone();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("layer 1") && err.contains("HMAC does not match"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&enc), snap);
+}
