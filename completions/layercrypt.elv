@@ -24,6 +24,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand --version 'Print version'
             cand encrypt 'Encrypt the layers of images for one or more recipients'
             cand decrypt 'Decrypt the encrypted layers of images with private keys'
+            cand rekey 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
             cand inspect 'Show, per platform and layer, what is encrypted and for whom'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff) on stdout'
@@ -70,6 +71,34 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'layercrypt;rekey'= {
+            cand -k 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
+            cand --key 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
+            cand --key-dir 'Use every key file below DIR (repeatable; what is not a key is skipped)'
+            cand --dec-recipient 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)'
+            cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)'
+            cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
+            cand --add 'Wrap the layer key for one more recipient, as for `encrypt -r` (repeatable). One that a layer already has is skipped with a warning'
+            cand --remove 'Drop a recipient (repeatable): the recipient string used with `-r`, an OpenPGP key id or fingerprint, a JWE kid, pkcs7:CERT, or provider:NAME. Not revocation: see below'
+            cand --set 'Make these the only recipients (repeatable)'
+            cand --from-file 'Re-key in place every image listed in FILE (one reference per line, `#` comments)'
+            cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
+            cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
+            cand -j 'Worker threads (default: one per CPU core)'
+            cand --jobs 'Worker threads (default: one per CPU core)'
+            cand --rotate 'Re-encrypt the layer data under a fresh layer key for the --set recipients (digests change)'
+            cand --in-place 'Re-key every image named in place, even when there are exactly two'
+            cand --dry-run 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
+            cand --json 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -v 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+            cand --verbose 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'layercrypt;inspect'= {
             cand --dec-recipient 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)'
             cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
@@ -96,6 +125,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
         &'layercrypt;help'= {
             cand encrypt 'Encrypt the layers of images for one or more recipients'
             cand decrypt 'Decrypt the encrypted layers of images with private keys'
+            cand rekey 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
             cand inspect 'Show, per platform and layer, what is encrypted and for whom'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff) on stdout'
@@ -104,6 +134,8 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
         &'layercrypt;help;encrypt'= {
         }
         &'layercrypt;help;decrypt'= {
+        }
+        &'layercrypt;help;rekey'= {
         }
         &'layercrypt;help;inspect'= {
         }

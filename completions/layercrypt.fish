@@ -28,6 +28,7 @@ complete -c layercrypt -n "__fish_layercrypt_needs_command" -s h -l help -d 'Pri
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "rekey" -d 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout'
@@ -57,6 +58,26 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s q -l q
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l add -d 'Wrap the layer key for one more recipient, as for `encrypt -r` (repeatable). One that a layer already has is skipped with a warning' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l remove -d 'Drop a recipient (repeatable): the recipient string used with `-r`, an OpenPGP key id or fingerprint, a JWE kid, pkcs7:CERT, or provider:NAME. Not revocation: see below' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l set -d 'Make these the only recipients (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l from-file -d 'Re-key in place every image listed in FILE (one reference per line, `#` comments)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l rotate -d 'Re-encrypt the layer data under a fresh layer key for the --set recipients (digests change)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l in-place -d 'Re-key every image named in place, even when there are exactly two'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s q -l quiet -d 'Print only errors'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l dec-recipient -d 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
@@ -68,9 +89,10 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s h 
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand man" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand man" -s V -l version -d 'Print version'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt inspect completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "rekey" -d 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

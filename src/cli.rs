@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::image::Platform;
 use crate::inspect::{self, InspectReport};
 use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
-use crate::keywrap::{DescribeContext, Environment, Registry};
+use crate::keywrap::{DescribeContext, Environment, KeyRing, Registry};
 use crate::plan::{LayerSelector, Operation, Selection};
 use crate::store::ImageRef;
 
@@ -38,6 +38,28 @@ Image references:
   PATH                       a directory is an OCI layout; a file is detected by its content
 
 Exit status: 0 success, 2 error (nothing was changed).";
+
+const REKEY_HELP: &str = "\
+Examples:
+  layercrypt rekey -k alice.pem --add jwe:bob.pub.pem oci:app-enc              (in place)
+  layercrypt rekey -k alice.pem --remove jwe:bob.pub.pem --add pgp:carol@example.com oci:app-enc
+  layercrypt rekey -k alice.pem --remove 0x3631BE422BDA5120 oci:app-enc:v1 oci:app-enc2:v1
+  layercrypt rekey -k alice.pem --set jwe:alice.pub.pem --set pkcs7:ops.crt oci:app-enc
+  layercrypt rekey -k alice.pem --rotate --set jwe:alice.pub.pem oci:app-enc
+  layercrypt rekey -k alice.pem --add jwe:bob.pub.pem --from-file images.txt
+
+Without --rotate only the wrapped keys change: layer blobs stay byte-identical (same digests)
+and no layer data is read; manifests and indexes get new digests. --remove drops recipient
+entries without touching the others (a JWE entry that carries no key id, as Go writes them,
+cannot be attributed: use --set then).
+
+Removing a recipient is NOT revocation: the removed party may still hold the layer key, or a
+copy of the old image, and the layer data is the same. Use --rotate --set to re-encrypt the
+data under a fresh layer key for exactly the given recipients (digests change).
+
+With --from-file, --in-place or more than two images, every image named is re-keyed in place
+and a failure in one does not stop the others (exit status 2 if any failed). With exactly two,
+they are SRC and DST.";
 
 /// Encrypt, decrypt and inspect OCI image layers offline, wire-compatible with
 /// containers/ocicrypt (skopeo, podman, buildah, containerd imgcrypt, nerdctl).
@@ -73,6 +95,10 @@ Examples:
 A key is FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N or FILE:env=VAR. Plaintext is
 published only after the layer's HMAC has been verified.")]
     Decrypt(DecryptArgs),
+    /// Change who can open encrypted layers: add, remove or replace recipients, or rotate the
+    /// layer key.
+    #[command(after_help = REKEY_HELP)]
+    Rekey(RekeyArgs),
     /// Show, per platform and layer, what is encrypted and for whom.
     #[command(after_help = "\
 Examples:
@@ -223,6 +249,44 @@ pub struct DecryptArgs {
     pub destination: Option<String>,
 }
 
+/// `rekey` arguments.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// Keys that open the layers.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Wrap the layer key for one more recipient, as for `encrypt -r` (repeatable). One that a
+    /// layer already has is skipped with a warning.
+    #[arg(long = "add", value_name = "RECIPIENT")]
+    pub add: Vec<String>,
+    /// Drop a recipient (repeatable): the recipient string used with `-r`, an OpenPGP key id or
+    /// fingerprint, a JWE kid, pkcs7:CERT, or provider:NAME. Not revocation: see below.
+    #[arg(long = "remove", value_name = "RECIPIENT-OR-ID")]
+    pub remove: Vec<String>,
+    /// Make these the only recipients (repeatable).
+    #[arg(long = "set", value_name = "RECIPIENT", conflicts_with_all = ["add", "remove"])]
+    pub set: Vec<String>,
+    /// Re-encrypt the layer data under a fresh layer key for the --set recipients (digests
+    /// change).
+    #[arg(long)]
+    pub rotate: bool,
+    /// Re-key in place every image listed in FILE (one reference per line, `#` comments).
+    #[arg(long = "from-file", value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Re-key every image named in place, even when there are exactly two.
+    #[arg(long = "in-place")]
+    pub in_place: bool,
+    /// Platform and layer selection.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Options common to commands that write.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// SRC [DST], or several images to re-key in place.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
 /// `inspect` arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -248,6 +312,8 @@ pub struct InspectArgs {
 enum Failure {
     Lib(Box<Error>),
     Stdout(io::Error),
+    /// Arguments that do not fit together: the message and a hint.
+    Usage(String, &'static str),
 }
 
 impl From<Error> for Failure {
@@ -261,6 +327,9 @@ impl From<io::Error> for Failure {
         Failure::Stdout(e)
     }
 }
+
+mod rekey;
+use rekey::rekey;
 
 /// Set in the environment of a run that was started again with the PKCS#11 module
 /// environment, so that it never starts itself a second time.
@@ -300,6 +369,11 @@ fn report(failure: Failure) -> ExitCode {
             }
             ExitCode::from(EXIT_ERROR)
         }
+        Failure::Usage(message, hint) => {
+            eprintln!("error: {message}");
+            eprintln!("hint: {hint}");
+            ExitCode::from(EXIT_ERROR)
+        }
     }
 }
 
@@ -316,15 +390,16 @@ fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
             .iter()
             .filter_map(|r| r.strip_prefix("pkcs11:").map(PathBuf::from))
             .collect(),
-        Command::Decrypt(args) => {
-            let specs: Vec<KeySpec> = args
-                .keys
-                .keys
-                .iter()
-                .filter_map(|k| KeySpec::parse(k).ok())
-                .collect();
-            // Unreadable directories are reported by the normal key loading.
-            crate::keys::source::key_files(&specs, &args.keys.key_dirs).unwrap_or_default()
+        Command::Decrypt(args) => key_files(&args.keys),
+        Command::Rekey(args) => {
+            let mut files = key_files(&args.keys);
+            files.extend(
+                args.add
+                    .iter()
+                    .chain(&args.set)
+                    .filter_map(|r| r.strip_prefix("pkcs11:").map(PathBuf::from)),
+            );
+            files
         }
         _ => Vec::new(),
     };
@@ -353,6 +428,44 @@ fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
     )))
 }
 
+/// The key files named by key arguments (for the PKCS#11 module environment).
+fn key_files(args: &KeyArgs) -> Vec<PathBuf> {
+    let specs: Vec<KeySpec> = args
+        .keys
+        .iter()
+        .filter_map(|k| KeySpec::parse(k).ok())
+        .collect();
+    // Unreadable directories are reported by the normal key loading.
+    crate::keys::source::key_files(&specs, &args.key_dirs).unwrap_or_default()
+}
+
+/// Load the keys that key arguments name (for `decrypt`, `rekey`, `verify`).
+fn key_ring(args: &KeyArgs, verbose: bool) -> Result<KeyRing, Failure> {
+    let specs = args
+        .keys
+        .iter()
+        .map(|k| KeySpec::parse(k))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::from)?;
+    let options = KeyOptions {
+        passphrase_file: args.passphrase_file.clone(),
+        prompt: interactive(),
+    };
+    let (mut keys, skipped) = load_key_ring(&specs, &args.key_dirs, &args.dec_recipients, &options)
+        .map_err(Error::from)?;
+    // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
+    keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
+        && args.key_dirs.is_empty()
+        && args.dec_recipients.is_empty();
+    keys.gpg_passphrase = options.fallback_passphrase();
+    if verbose {
+        for s in skipped {
+            eprintln!("note: {s}");
+        }
+    }
+    Ok(keys)
+}
+
 fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Encrypt(args) => {
@@ -376,35 +489,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             execute(&request, &args.common)
         }
         Command::Decrypt(args) => {
-            let specs = args
-                .keys
-                .keys
-                .iter()
-                .map(|k| KeySpec::parse(k))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Error::from)?;
             let registry = registry(&args.keys.gpg, args.common.quiet)?;
-            let options = KeyOptions {
-                passphrase_file: args.keys.passphrase_file.clone(),
-                prompt: interactive(),
-            };
-            let (mut keys, skipped) = load_key_ring(
-                &specs,
-                &args.keys.key_dirs,
-                &args.keys.dec_recipients,
-                &options,
-            )
-            .map_err(Error::from)?;
-            // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
-            keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
-                && args.keys.key_dirs.is_empty()
-                && args.keys.dec_recipients.is_empty();
-            keys.gpg_passphrase = options.fallback_passphrase();
-            if args.common.verbose {
-                for s in skipped {
-                    eprintln!("note: {s}");
-                }
-            }
+            let keys = key_ring(&args.keys, args.common.verbose)?;
             let request = Request {
                 registry,
                 source: parse_ref(&args.source)?,
@@ -416,6 +502,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             };
             execute(&request, &args.common)
         }
+        Command::Rekey(args) => rekey(args),
         Command::Inspect(args) => {
             let registry = registry(&args.gpg, args.json)?;
             let (ring, _) = load_key_ring(&[], &[], &args.dec_recipients, &KeyOptions::default())
@@ -513,6 +600,13 @@ fn selection(args: &SelectionArgs) -> Result<Selection, Error> {
 }
 
 fn execute(request: &Request, common: &CommonArgs) -> Result<u8, Failure> {
+    let report = run_request(request, common)?;
+    print_report(&report, common)?;
+    Ok(EXIT_OK)
+}
+
+/// Run a request, with warnings and `-v` notes on stderr as they come.
+fn run_request(request: &Request, common: &CommonArgs) -> Result<Report, Error> {
     let quiet = common.quiet;
     let verbose = common.verbose;
     let events = move |event: Event| match event {
@@ -520,27 +614,30 @@ fn execute(request: &Request, common: &CommonArgs) -> Result<u8, Failure> {
         Event::Detail(d) if verbose => eprintln!("note: {d}"),
         _ => {}
     };
-    let outcome = engine::run(request, &events)?;
-    let mut out = io::stdout().lock();
-    let report = match &outcome {
+    Ok(match engine::run(request, &events)? {
         Outcome::Planned(_, report) | Outcome::Done(report) => report,
-    };
+    })
+}
+
+/// Print a run's report as `--json`, `--dry-run`, `-q` and `-v` ask.
+fn print_report(report: &Report, common: &CommonArgs) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
     if common.json {
         serde_json::to_writer_pretty(&mut out, report).map_err(io::Error::from)?;
         writeln!(out)?;
     } else if common.dry_run {
         print_plan(&mut out, report)?;
-    } else if !quiet {
-        print_summary(&mut out, report, verbose)?;
+    } else if !common.quiet {
+        print_summary(&mut out, report, common.verbose)?;
     }
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 fn past_tense(operation: &str) -> &'static str {
-    if operation == "encrypt" {
-        "encrypted"
-    } else {
-        "decrypted"
+    match operation {
+        "encrypt" => "encrypted",
+        "rekey" => "re-keyed",
+        _ => "decrypted",
     }
 }
 
@@ -560,9 +657,10 @@ fn print_plan(out: &mut impl Write, report: &Report) -> io::Result<()> {
                 m.old.digest.short()
             )?;
             for l in &m.layers {
-                let what = match l.reason {
-                    Some(r) => format!("keep ({r})"),
-                    None => l.action.to_string(),
+                let what = match (l.reason, &l.note) {
+                    (Some(r), _) => format!("keep ({r})"),
+                    (None, Some(n)) => format!("{} ({n})", l.action),
+                    (None, None) => l.action.to_string(),
                 };
                 writeln!(
                     out,
@@ -610,6 +708,11 @@ fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Re
                 m.new.digest.short()
             )?;
             if verbose {
+                for l in m.layers.iter().filter(|l| l.new.is_some()) {
+                    if let Some(n) = &l.note {
+                        writeln!(out, "  layer {} {}: {n}", l.index, l.action)?;
+                    }
+                }
                 for l in m.layers.iter().filter(|l| l.new.is_none()) {
                     if let Some(r) = l.reason {
                         writeln!(out, "  layer {} kept: {r}", l.index)?;
@@ -638,6 +741,21 @@ fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Re
             out,
             "note: manifest digests changed; signatures over the old digests no longer apply"
         )?;
+        if report.operation == "rekey"
+            && report
+                .images
+                .iter()
+                .flat_map(|i| &i.manifests)
+                .flat_map(|m| &m.layers)
+                .filter(|l| l.action == "rewrap")
+                .filter_map(|l| l.note.as_deref())
+                .any(|n| n.contains("remove ") || n.starts_with("replace "))
+        {
+            writeln!(
+                out,
+                "note: removing a recipient is not revocation: the layer data was not re-encrypted, and whoever could open it before may still hold its layer key (use --rotate --set to revoke)"
+            )?;
+        }
     }
     if !report.removed_blobs.is_empty() {
         writeln!(

@@ -28,7 +28,7 @@ use crate::format::{
     OCI_INDEX, OCI_MANIFEST, PUBOPTS_ANNOTATION, REF_NAME_ANNOTATION, encode_base64,
 };
 use crate::image::{Descriptor, Image, Node, TopIndex, load_node, reachable};
-use crate::keywrap::{Registry, wrap_for};
+use crate::keywrap::{Recipient, Registry, wrap_for};
 use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
 use crate::store::oci::LockMode;
 use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter};
@@ -167,6 +167,9 @@ pub struct LayerReport {
     /// Why it was kept, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<plan::KeepReason>,
+    /// What re-keying changes on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The layer before.
     pub old: BlobRef,
     /// The layer after, if it changed.
@@ -199,7 +202,9 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     // Where the result lands: the destination, or the source rewritten in place.
     let target = dst.unwrap_or(&request.source);
     let to_docker = matches!(target, ImageRef::DockerArchive { .. });
-    if let (true, Operation::Encrypt { .. }) = (to_docker, &request.operation) {
+    if let (true, Operation::Encrypt { .. } | Operation::Rekey { .. }) =
+        (to_docker, &request.operation)
+    {
         return Err(Error::EncryptedToDockerArchive {
             destination: target.to_string(),
         });
@@ -209,7 +214,14 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     {
         return Err(Error::NoRecipients);
     }
-    if let Operation::Decrypt { keys } = &request.operation
+    if let Operation::Rekey {
+        rotate: true, set, ..
+    } = &request.operation
+        && set.is_empty()
+    {
+        return Err(Error::NoRecipients);
+    }
+    if let Operation::Decrypt { keys } | Operation::Rekey { keys, .. } = &request.operation
         && keys.is_empty()
         && keys.providers.is_empty()
         && !keys.use_gpg
@@ -270,6 +282,9 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     if to_docker {
         check_docker_destination(&plan, &destination_name)?;
     }
+    for w in &plan.warnings {
+        events(Event::Warning(w.clone()));
+    }
 
     if request.dry_run {
         let report = dry_report(&plan, &request.source.to_string(), &destination_name);
@@ -318,7 +333,7 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         dry_run: false,
         images: Vec::new(),
         removed_blobs: Vec::new(),
-        warnings: Vec::new(),
+        warnings: plan.warnings.clone(),
     };
     let mut needed: Vec<Descriptor> = Vec::new();
     let mut new_entries = Vec::new();
@@ -612,6 +627,7 @@ fn dry_report(plan: &Plan, source: &str, destination: &str) -> Report {
                                         LayerAction::Keep(r) => Some(r),
                                         _ => None,
                                     },
+                                    note: l.note.clone(),
                                     old: (&l.descriptor).into(),
                                     new: None,
                                 })
@@ -622,7 +638,7 @@ fn dry_report(plan: &Plan, source: &str, destination: &str) -> Report {
             })
             .collect(),
         removed_blobs: Vec::new(),
-        warnings: Vec::new(),
+        warnings: plan.warnings.clone(),
     }
 }
 
@@ -630,6 +646,8 @@ fn action_name(action: LayerAction) -> &'static str {
     match action {
         LayerAction::Encrypt(_) => "encrypt",
         LayerAction::Decrypt(_) => "decrypt",
+        LayerAction::Rewrap(_) => "rewrap",
+        LayerAction::Rotate(_) => "rotate",
         LayerAction::Keep(_) => "keep",
     }
 }
@@ -734,6 +752,86 @@ impl Execution<'_> {
                     size,
                     media_type: media_type.clone(),
                     annotations: Vec::new(),
+                })
+            }
+            (
+                JobWork::Rewrap {
+                    keys,
+                    other,
+                    options,
+                    wrap,
+                },
+                Operation::Rekey { add, set, .. },
+            ) => {
+                let from = if set.is_empty() { add } else { set };
+                let recipients: Vec<Recipient> = wrap.iter().map(|&i| from[i].clone()).collect();
+                let mut edited = keys.clone();
+                if !recipients.is_empty() {
+                    let wrapped = wrap_for(self.registry, &recipients, &options.options)
+                        .map_err(|e| layer_err(LayerError::Wrap(e)))?;
+                    edited.append(wrapped);
+                }
+                let mut annotations = edited.annotations;
+                annotations.extend(other.iter().cloned());
+                annotations.sort();
+                (self.events)(Event::Detail(format!(
+                    "{}: opened with {} key {}; wrapped keys rewritten, data untouched",
+                    job.at, options.scheme, options.key
+                )));
+                Ok(JobOutput {
+                    digest: job.source.digest.clone(),
+                    size: job.source.size,
+                    media_type: job.source.media_type.clone(),
+                    annotations,
+                })
+            }
+            (
+                JobWork::Rotate {
+                    params,
+                    media_type,
+                    opened_with,
+                },
+                Operation::Rekey { set, .. },
+            ) => {
+                (self.events)(Event::Detail(format!(
+                    "{}: opened with {opened_with}",
+                    job.at
+                )));
+                let secrets =
+                    LayerSecrets::generate().map_err(|e| layer_err(LayerError::Cipher(e)))?;
+                let mut decryptor = Decryptor::new(params);
+                let mut encryptor = Encryptor::new(&secrets);
+                let mut plain = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
+                let sink = self
+                    .stream(job, |chunk| {
+                        decryptor.apply(chunk);
+                        plain.update(chunk);
+                        encryptor.apply(chunk);
+                    })
+                    .map_err(layer_err)?;
+                // The old HMAC is checked before the new blob is published; on failure the
+                // temporary file is dropped and removed.
+                decryptor
+                    .verify()
+                    .map_err(|e| layer_err(LayerError::Cipher(e)))?;
+                let private = secrets.private_options(&plain.finish().to_string());
+                let mut annotations = wrap_for(self.registry, set, &private.to_json())
+                    .map_err(|e| layer_err(LayerError::Wrap(e)))?;
+                let (digest, size) = sink.commit().map_err(|e| layer_err(LayerError::Store(e)))?;
+                annotations.push((
+                    PUBOPTS_ANNOTATION.to_string(),
+                    encode_base64(&public_options(encryptor.finish()).to_json()),
+                ));
+                annotations.sort();
+                (self.events)(Event::Detail(format!(
+                    "{}: re-encrypted to {digest}",
+                    job.at
+                )));
+                Ok(JobOutput {
+                    digest,
+                    size,
+                    media_type: media_type.clone(),
+                    annotations,
                 })
             }
             _ => unreachable!("jobs are planned for the request's operation"),
@@ -844,7 +942,14 @@ impl Execution<'_> {
                                 ));
                             }
                         }
-                        LayerAction::Decrypt(job) => apply_output(&mut new, &outputs[job]),
+                        LayerAction::Decrypt(job) | LayerAction::Rotate(job) => {
+                            apply_output(&mut new, &outputs[job])
+                        }
+                        LayerAction::Rewrap(job) => {
+                            // Same blob, new annotations: the blob itself is copied as it is.
+                            apply_output(&mut new, &outputs[job]);
+                            needed.push(desc.clone());
+                        }
                         LayerAction::Keep(_) => needed.push(desc.clone()),
                     }
                     layer_reports.push(LayerReport {
@@ -854,6 +959,7 @@ impl Execution<'_> {
                             LayerAction::Keep(r) => Some(r),
                             _ => None,
                         },
+                        note: lp.note.clone(),
                         old: desc.into(),
                         new: (!matches!(lp.action, LayerAction::Keep(_))).then(|| (&new).into()),
                     });

@@ -7,7 +7,9 @@ use crate::format::json::JsonError;
 use crate::format::options::OptionsError;
 use crate::image::ImageError;
 use crate::keys::source::KeySourceError;
-use crate::keywrap::{RecipientError, RegistryError, UnwrapError, WrapError};
+use crate::keywrap::{
+    RecipientError, RegistryError, RekeyError, RemoveError, UnwrapError, WrapError,
+};
 use crate::plan::LayerRef;
 use crate::store::StoreError;
 
@@ -91,6 +93,14 @@ pub enum Error {
         /// The destination reference.
         destination: String,
     },
+    /// A `--remove` matched no recipient of any selected layer.
+    #[error("{image}: --remove {spec} matches no recipient of any selected layer")]
+    RemovedNothing {
+        /// The image or store.
+        image: String,
+        /// The `--remove` value.
+        spec: String,
+    },
     /// A feature this version does not have.
     #[error("{0} is not supported by this version of layercrypt")]
     Unsupported(String),
@@ -125,6 +135,9 @@ pub enum LayerError {
     /// Reading the layer or writing its result failed.
     #[error("{0}")]
     Store(#[source] StoreError),
+    /// Its recipients cannot be changed as asked.
+    #[error("{0}")]
+    Rekey(#[source] RekeyError),
     /// A plain layer that carries encryption annotations.
     #[error(
         "it has a plain media type but carries org.opencontainers.image.enc.* annotations; refusing to encrypt it a second time"
@@ -164,6 +177,9 @@ impl Error {
                 Some("write the encrypted image to oci:DIR[:REF] or oci-archive:FILE[:REF] instead".into())
             }
             Error::NoKeys => Some("name the private key with -k KEY-FILE".into()),
+            Error::RemovedNothing { .. } => Some(
+                "`layercrypt inspect` lists each layer's recipients; remove by the recipient string used with -r, an OpenPGP key id or fingerprint, a JWE kid, or pkcs7:CERT".into(),
+            ),
             Error::Layer { source, .. } => match source.as_ref() {
                 LayerError::Unwrap(UnwrapError::NoUsableKeys { .. }) => Some(
                     "pass a private key of a scheme the layer is encrypted for (see `layercrypt inspect`)".into(),
@@ -175,6 +191,18 @@ impl Error {
                     "the layer blob was modified or damaged; copy the image again from its source".into(),
                 ),
                 LayerError::Store(e) => e.hint(),
+                LayerError::Rekey(RekeyError::Remove {
+                    reason: RemoveError::Unidentifiable(_) | RemoveError::Unsupported,
+                    ..
+                }) => Some(
+                    "replace every recipient instead: --set RECIPIENT... (with --rotate, so that the removed party's copy of the layer key stops working)".into(),
+                ),
+                LayerError::Rekey(RekeyError::UnhandledScheme { .. }) => Some(
+                    "configure that scheme for this run (OCICRYPT_KEYPROVIDER_CONFIG for a key provider), or add and remove recipients with --add/--remove, which keep it".into(),
+                ),
+                LayerError::Rekey(RekeyError::NoneLeft { .. }) => Some(
+                    "add the new recipients in the same run (--add), or use --set".into(),
+                ),
                 _ => None,
             },
             _ => None,

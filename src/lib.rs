@@ -4,7 +4,8 @@
 //!
 //! # Which type for which job
 //!
-//! - Encrypt or decrypt images: build an [`engine::Request`] (source and destination
+//! - Encrypt, decrypt or re-key images (change their recipients, rotate their layer keys):
+//!   build an [`engine::Request`] (source and destination
 //!   [`store::ImageRef`], a [`plan::Selection`] and a [`plan::Operation`]) and call
 //!   [`engine::run`]. It plans first ([`plan`]: nothing is written if the request cannot be
 //!   satisfied), then streams each selected layer once, in parallel, and commits the new

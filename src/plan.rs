@@ -20,7 +20,11 @@ use crate::format::{
     classify_layer, decode_base64_go,
 };
 use crate::image::{Descriptor, Image, ManifestNode, Platform};
-use crate::keywrap::{KeyRing, Recipient, Registry, unwrap_layer};
+use crate::keywrap::{
+    EditedKeys, KeyRing, Recipient, RecipientMatcher, Registry, Unwrapped, unwrap_layer,
+};
+
+mod rekey;
 
 /// Which layers of which manifests to work on.
 #[derive(Clone, Debug, Default)]
@@ -77,6 +81,23 @@ pub enum Operation {
         /// The available keys.
         keys: KeyRing,
     },
+    /// Change who can open encrypted layers: unwrap each layer key with `keys`, then remove,
+    /// add or replace recipients by editing the wrapped keys only (the layer data stays
+    /// byte-identical), or, with `rotate`, re-encrypt the data under a fresh layer key for the
+    /// `set` recipients.
+    Rekey {
+        /// The keys that open the layers.
+        keys: KeyRing,
+        /// Recipients to add (`--add`); one already present is skipped with a warning.
+        add: Vec<Recipient>,
+        /// Recipients to remove (`--remove`).
+        remove: Vec<RecipientMatcher>,
+        /// If not empty, the only recipients afterwards (`--set`); `add` and `remove` are then
+        /// empty.
+        set: Vec<Recipient>,
+        /// Re-encrypt the data under a fresh key (`--rotate`); needs `set`.
+        rotate: bool,
+    },
 }
 
 impl Operation {
@@ -85,6 +106,7 @@ impl Operation {
         match self {
             Operation::Encrypt { .. } => "encrypt",
             Operation::Decrypt { .. } => "decrypt",
+            Operation::Rekey { .. } => "rekey",
         }
     }
 }
@@ -131,6 +153,8 @@ pub enum KeepReason {
     Foreign,
     /// Not a filesystem layer (attestation, artifact, unknown type).
     NotALayer,
+    /// Re-keying, and its recipients already are what was asked.
+    RecipientsUnchanged,
 }
 
 impl fmt::Display for KeepReason {
@@ -142,6 +166,7 @@ impl fmt::Display for KeepReason {
             KeepReason::NotEncrypted => "not encrypted",
             KeepReason::Foreign => "foreign layer",
             KeepReason::NotALayer => "not a filesystem layer",
+            KeepReason::RecipientsUnchanged => "recipients unchanged",
         })
     }
 }
@@ -153,6 +178,10 @@ pub enum LayerAction {
     Encrypt(usize),
     /// Decrypted by job `n`.
     Decrypt(usize),
+    /// Its wrapped keys are rewritten by job `n`; the blob stays as it is.
+    Rewrap(usize),
+    /// Re-encrypted under a fresh layer key by job `n`.
+    Rotate(usize),
     /// Left as it is.
     Keep(KeepReason),
 }
@@ -166,6 +195,8 @@ pub struct LayerPlan {
     pub descriptor: Descriptor,
     /// What happens to it.
     pub action: LayerAction,
+    /// What re-keying changes on it, in words, for the plan and `-v`.
+    pub note: Option<String>,
 }
 
 /// The plan for one manifest.
@@ -231,6 +262,26 @@ pub enum JobWork {
         /// The scheme and key that opened it, for verbose output.
         opened_with: String,
     },
+    /// Rewrite the wrapped keys; the blob stays as it is.
+    Rewrap {
+        /// The layer's wrapped keys after removals (empty with `--set`).
+        keys: EditedKeys,
+        /// Its other encryption annotations (the public options), kept as they are.
+        other: Vec<(String, String)>,
+        /// The unwrapped private options, to wrap for new recipients.
+        options: Unwrapped,
+        /// Positions in the operation's `add` (or `set`) of the recipients to wrap for.
+        wrap: Vec<usize>,
+    },
+    /// Decrypt and encrypt again under a fresh layer key, for the operation's `set`.
+    Rotate {
+        /// Key, nonce and expected HMAC of the current encryption.
+        params: DecryptionParams,
+        /// Media type of the layer (it stays encrypted).
+        media_type: String,
+        /// The scheme and key that opened it, for verbose output.
+        opened_with: String,
+    },
 }
 
 /// A complete plan.
@@ -242,6 +293,9 @@ pub struct Plan {
     pub images: Vec<ImagePlan>,
     /// Distinct blobs to process.
     pub jobs: Vec<Job>,
+    /// Things worth a warning that did not stop the plan (a recipient to add that a layer
+    /// already has).
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -272,6 +326,7 @@ pub fn build(
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_of: HashMap<Digest, usize> = HashMap::new();
     let mut digest_selector_used = vec![false; selection.layers.len()];
+    let mut warnings = Vec::new();
 
     for image in images {
         let name = image_name(store, &image);
@@ -288,10 +343,16 @@ pub fn build(
                     index,
                     digest: desc.digest.clone(),
                 };
+                let mut note = None;
                 let action = if !selected {
                     LayerAction::Keep(KeepReason::PlatformNotSelected)
                 } else if !chosen[index] {
                     LayerAction::Keep(KeepReason::LayerNotSelected)
+                } else if let Operation::Rekey { .. } = operation {
+                    let decided = rekey::decide(desc, &at, operation, registry, &mut jobs)?;
+                    warnings.extend(decided.warnings);
+                    note = decided.note;
+                    decided.action
                 } else {
                     decide(desc, &at, operation, registry, &mut jobs, &mut job_of)?
                 };
@@ -299,6 +360,7 @@ pub fn build(
                     index,
                     descriptor: desc.clone(),
                     action,
+                    note,
                 });
             }
             manifests.push(ManifestPlan {
@@ -315,10 +377,14 @@ pub fn build(
         });
     }
     check_digest_selectors_used(store, selection, &digest_selector_used)?;
+    if let Operation::Rekey { remove, .. } = operation {
+        rekey::check_removals_matched(store, remove, &jobs)?;
+    }
     Ok(Plan {
         operation: operation.name(),
         images: plans,
         jobs,
+        warnings,
     })
 }
 
@@ -456,7 +522,7 @@ fn decide(
         (Operation::Encrypt { .. }, LayerType::Encrypted { .. }) => {
             Ok(LayerAction::Keep(KeepReason::AlreadyEncrypted))
         }
-        (Operation::Decrypt { .. }, LayerType::Plain { .. }) => {
+        (Operation::Decrypt { .. } | Operation::Rekey { .. }, LayerType::Plain { .. }) => {
             Ok(LayerAction::Keep(KeepReason::NotEncrypted))
         }
         (Operation::Encrypt { .. }, LayerType::Plain { encrypted }) => {
@@ -490,6 +556,9 @@ fn decide(
             job_of.insert(desc.digest.clone(), jobs.len() - 1);
             Ok(LayerAction::Decrypt(jobs.len() - 1))
         }
+        (Operation::Rekey { .. }, LayerType::Encrypted { .. }) => {
+            unreachable!("re-keying is decided by rekey::decide")
+        }
     }
 }
 
@@ -500,6 +569,22 @@ pub fn unwrap_for_decryption(
     keys: &KeyRing,
     plain_media_type: String,
 ) -> Result<JobWork, LayerError> {
+    let (params, private, unwrapped) = open_layer(registry, desc, keys)?;
+    Ok(JobWork::Decrypt {
+        params,
+        media_type: plain_media_type,
+        recorded_digest: private.digest.clone(),
+        opened_with: format!("{} key {}", unwrapped.scheme, unwrapped.key),
+    })
+}
+
+/// Unwrap a layer's private options with `keys` and check them against its public options:
+/// the cipher parameters, the options themselves, and which key opened them.
+pub fn open_layer(
+    registry: &Registry,
+    desc: &Descriptor,
+    keys: &KeyRing,
+) -> Result<(DecryptionParams, PrivateOptions, Unwrapped), LayerError> {
     let annotations = desc.annotations().map_err(LayerError::Annotations)?;
     let pubopts_b64 = annotations
         .get_str(PUBOPTS_ANNOTATION)
@@ -511,12 +596,7 @@ pub fn unwrap_for_decryption(
     let unwrapped = unwrap_layer(registry, &annotations, keys).map_err(LayerError::Unwrap)?;
     let private = PrivateOptions::from_json(&unwrapped.options).map_err(LayerError::Options)?;
     let params = DecryptionParams::from_options(&private, &public).map_err(LayerError::Cipher)?;
-    Ok(JobWork::Decrypt {
-        params,
-        media_type: plain_media_type,
-        recorded_digest: private.digest.clone(),
-        opened_with: format!("{} key {}", unwrapped.scheme, unwrapped.key),
-    })
+    Ok((params, private, unwrapped))
 }
 
 #[cfg(test)]

@@ -332,6 +332,79 @@ pub fn key_may_fit(info: &JweRecipientInfo, key: &PublicKey) -> bool {
     key_fits(alg, curve, key.kind())
 }
 
+/// Whether one recipient entry of a JWE is the recipient being removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryMatch {
+    /// It is (its `kid` says so).
+    Yes,
+    /// It is not.
+    No,
+    /// It might be: nothing in the entry says whose it is.
+    Unknown,
+}
+
+/// Remove the recipient entries `verdict` says [`EntryMatch::Yes`] to, leaving the rest of
+/// the JWE as it was: general JSON loses elements of `recipients` (and the redundant
+/// top-level `encrypted_key` go-jose v2 copies from the first one, when that one goes); a
+/// flattened or compact JWE has one recipient, so it is either kept or emptied. The content
+/// is not re-encrypted: the remaining recipients keep their encrypted keys.
+///
+/// An [`EntryMatch::Unknown`] entry makes the removal fail: it may be the recipient, and
+/// leaving it in would be a silent failure.
+pub fn remove_recipients(
+    blob: &[u8],
+    verdict: impl Fn(&JweRecipientInfo) -> EntryMatch,
+) -> Result<crate::keywrap::Removal, crate::keywrap::RemoveError> {
+    use crate::keywrap::{Removal, RemoveError};
+    let info = describe(blob).map_err(|e| RemoveError::Malformed(e.to_string()))?;
+    let verdicts: Vec<EntryMatch> = info.recipients.iter().map(&verdict).collect();
+    if let Some(i) = verdicts.iter().position(|v| *v == EntryMatch::Unknown) {
+        let r = &info.recipients[i];
+        return Err(RemoveError::Unidentifiable(format!(
+            "recipient {} of {} has no key id (kid; Go ocicrypt writes none) and its key type fits, but a {} entry cannot be matched to a public key (its encrypted key is randomized{})",
+            i + 1,
+            if info.recipients.len() == 1 {
+                "the JWE".to_string()
+            } else {
+                format!("the {} in the JWE", info.recipients.len())
+            },
+            r.alg,
+            if r.curve.is_some() {
+                ", its ephemeral key is fresh"
+            } else {
+                ""
+            }
+        )));
+    }
+    let removed = verdicts.iter().filter(|v| **v == EntryMatch::Yes).count();
+    if removed == 0 {
+        return Ok(Removal::Unchanged);
+    }
+    if removed == verdicts.len() {
+        return Ok(Removal::Emptied { removed });
+    }
+    // Only general JSON has several recipients.
+    let mut top: Map<String, Value> = serde_json::from_slice(blob.trim_ascii())
+        .map_err(|e| RemoveError::Malformed(format!("not valid JSON: {e}")))?;
+    let Some(Value::Array(list)) = top.get_mut("recipients") else {
+        return Err(RemoveError::Malformed(
+            "several recipients but no \"recipients\" array".into(),
+        ));
+    };
+    let mut position = 0;
+    list.retain(|_| {
+        let keep = verdicts[position] != EntryMatch::Yes;
+        position += 1;
+        keep
+    });
+    if verdicts[0] == EntryMatch::Yes {
+        top.shift_remove("encrypted_key");
+    }
+    let blob = serde_json::to_vec(&top)
+        .map_err(|e| RemoveError::Malformed(format!("cannot write the JWE again: {e}")))?;
+    Ok(Removal::Edited { blob, removed })
+}
+
 // ---------------------------------------------------------------------------
 // Algorithms
 
@@ -1642,6 +1715,45 @@ impl crate::keywrap::KeyWrapper for JweWrapper {
         Err(UnwrapFailure::NotOpened(attempts))
     }
 
+    fn remove(
+        &self,
+        blob: &[u8],
+        matcher: &crate::keywrap::RecipientMatcher,
+    ) -> Result<crate::keywrap::Removal, crate::keywrap::RemoveError> {
+        use crate::keywrap::{MatchTarget, RecipientKind, Removal};
+        match &matcher.target {
+            MatchTarget::Recipients(rs) => {
+                let keys: Vec<&PublicKey> = rs
+                    .iter()
+                    .filter_map(|r| match &r.kind {
+                        RecipientKind::Jwe(k) => Some(k),
+                        _ => None,
+                    })
+                    .collect();
+                if keys.is_empty() {
+                    return Ok(Removal::Unchanged);
+                }
+                remove_recipients(blob, |info| {
+                    if keys.iter().any(|k| key_matches(info, k)) {
+                        EntryMatch::Yes
+                    } else if info.kid.is_none() && keys.iter().any(|k| key_may_fit(info, k)) {
+                        EntryMatch::Unknown
+                    } else {
+                        EntryMatch::No
+                    }
+                })
+            }
+            MatchTarget::KeyId(kid) => remove_recipients(blob, |info| {
+                if info.kid.as_deref() == Some(kid.as_str()) {
+                    EntryMatch::Yes
+                } else {
+                    EntryMatch::No
+                }
+            }),
+            MatchTarget::Provider(_) => Ok(Removal::Unchanged),
+        }
+    }
+
     fn describe(
         &self,
         blob: &[u8],
@@ -1659,5 +1771,144 @@ impl crate::keywrap::KeyWrapper for JweWrapper {
                 ..Default::default()
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod remove_tests {
+    use super::*;
+    use crate::keywrap::{
+        KeyWrapper, MatchTarget, Recipient, RecipientKind, RecipientMatcher, Removal, RemoveError,
+    };
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+
+    const OPTIONS: &[u8] = br#"{"cipher":"AES_256_CTR_HMAC_SHA256","symkey":"a2V5","digest":"sha256:00","cipheroptions":{"nonce":"bm9uY2U="}}"#;
+
+    fn key(pkey: PKey<openssl::pkey::Private>) -> PrivateKey {
+        PrivateKey::from_bytes(&pkey.private_key_to_pem_pkcs8().unwrap(), None).unwrap()
+    }
+
+    fn rsa() -> PrivateKey {
+        key(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap())
+    }
+
+    fn ec(nid: Nid) -> PrivateKey {
+        let group = EcGroup::from_curve_name(nid).unwrap();
+        key(PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap())
+    }
+
+    fn by_key(k: &PrivateKey) -> RecipientMatcher {
+        RecipientMatcher {
+            spec: "jwe:test".into(),
+            target: MatchTarget::Recipients(vec![Recipient {
+                spec: "jwe:test".into(),
+                scheme: "jwe".into(),
+                kind: RecipientKind::Jwe(k.public_key()),
+            }]),
+        }
+    }
+
+    fn opens(blob: &[u8], k: &PrivateKey) -> bool {
+        unwrap(blob, std::slice::from_ref(k)).is_ok()
+    }
+
+    #[test]
+    fn removing_one_of_three_keeps_the_others_exactly() {
+        let keys = [rsa(), ec(Nid::X9_62_PRIME256V1), ec(Nid::SECP384R1)];
+        let publics: Vec<PublicKey> = keys.iter().map(PrivateKey::public_key).collect();
+        let blob = wrap(&publics, OPTIONS).unwrap();
+        for (i, gone) in keys.iter().enumerate() {
+            let Removal::Edited {
+                blob: edited,
+                removed,
+            } = JweWrapper.remove(&blob, &by_key(gone)).unwrap()
+            else {
+                panic!("recipient {i} not removed");
+            };
+            assert_eq!(removed, 1);
+            assert!(!opens(&edited, gone), "removed key {i} still opens it");
+            for (j, k) in keys.iter().enumerate().filter(|(j, _)| *j != i) {
+                assert_eq!(
+                    *unwrap(&edited, std::slice::from_ref(k)).unwrap(),
+                    OPTIONS,
+                    "{j}"
+                );
+            }
+            // Everything but the recipients array is untouched.
+            let before: Map<String, Value> = serde_json::from_slice(&blob).unwrap();
+            let after: Map<String, Value> = serde_json::from_slice(&edited).unwrap();
+            for field in ["protected", "iv", "ciphertext", "tag"] {
+                assert_eq!(before[field], after[field]);
+            }
+            let list = |m: &Map<String, Value>| m["recipients"].as_array().unwrap().clone();
+            let mut expected = list(&before);
+            expected.remove(i);
+            assert_eq!(list(&after), expected);
+        }
+    }
+
+    #[test]
+    fn by_kid_and_all_recipients() {
+        let keys = [rsa(), ec(Nid::X9_62_PRIME256V1)];
+        let publics: Vec<PublicKey> = keys.iter().map(PrivateKey::public_key).collect();
+        let blob = wrap(&publics, OPTIONS).unwrap();
+        let kid = RecipientMatcher {
+            spec: "kid".into(),
+            target: MatchTarget::KeyId(publics[1].thumbprint()),
+        };
+        let Removal::Edited { blob: edited, .. } = JweWrapper.remove(&blob, &kid).unwrap() else {
+            panic!("not removed by kid");
+        };
+        assert!(opens(&edited, &keys[0]) && !opens(&edited, &keys[1]));
+        // Its only recipient gone, the blob goes.
+        assert_eq!(
+            JweWrapper.remove(&edited, &by_key(&keys[0])).unwrap(),
+            Removal::Emptied { removed: 1 }
+        );
+        let single = wrap(&publics[..1], OPTIONS).unwrap();
+        assert_eq!(
+            JweWrapper.remove(&single, &by_key(&keys[0])).unwrap(),
+            Removal::Emptied { removed: 1 }
+        );
+        // A key that is not a recipient (with a kid on every entry) matches nothing.
+        let other = rsa();
+        assert_eq!(
+            JweWrapper.remove(&blob, &by_key(&other)).unwrap(),
+            Removal::Unchanged
+        );
+        let unknown_kid = RecipientMatcher {
+            spec: "kid".into(),
+            target: MatchTarget::KeyId("nobody".into()),
+        };
+        assert_eq!(
+            JweWrapper.remove(&blob, &unknown_kid).unwrap(),
+            Removal::Unchanged
+        );
+    }
+
+    /// Go writes no kid: an entry whose key type fits cannot be attributed, and that is an
+    /// error, never a guess. An entry whose type cannot fit the key is not it.
+    #[test]
+    fn go_entries_without_kid_cannot_be_attributed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/jwe");
+        let blob = std::fs::read(dir.join("skopeo193-multi.jwe.json")).unwrap();
+        let rsa_key = PrivateKey::from_bytes(
+            &std::fs::read(dir.join("skopeo193-rsa2048.key.pem")).unwrap(),
+            None,
+        )
+        .unwrap();
+        match JweWrapper.remove(&blob, &by_key(&rsa_key)) {
+            Err(RemoveError::Unidentifiable(why)) => {
+                assert!(why.contains("no key id"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let ec_only = std::fs::read(dir.join("skopeo193-ec256.jwe.json")).unwrap();
+        assert_eq!(
+            JweWrapper.remove(&ec_only, &by_key(&rsa_key)).unwrap(),
+            Removal::Unchanged
+        );
     }
 }

@@ -85,6 +85,76 @@ pub trait KeyWrapper: Send + Sync {
         blob: &[u8],
         context: &DescribeContext,
     ) -> Result<Vec<RecipientInfo>, String>;
+
+    /// Remove the recipient entries `matcher` names from one wrapped blob of this scheme,
+    /// leaving every other entry exactly as it was (no re-wrapping: the other recipients'
+    /// keys are not needed). An entry that might be the named recipient but cannot be told
+    /// apart is an error, never a guess. The default suits schemes whose blobs cannot be
+    /// edited: a recipient of this scheme is refused, anything else matches nothing.
+    fn remove(&self, blob: &[u8], matcher: &RecipientMatcher) -> Result<Removal, RemoveError> {
+        let _ = blob;
+        match &matcher.target {
+            MatchTarget::Recipients(rs) if rs.iter().any(|r| r.scheme == self.id()) => {
+                Err(RemoveError::Unsupported)
+            }
+            _ => Ok(Removal::Unchanged),
+        }
+    }
+}
+
+/// What `--remove` names: recipients resolved as for `-r`, a bare key id, or a key provider.
+#[derive(Clone, Debug)]
+pub struct RecipientMatcher {
+    /// The string as the user wrote it, for messages.
+    pub spec: String,
+    /// What it names.
+    pub target: MatchTarget,
+}
+
+/// The recipients a [`RecipientMatcher`] names.
+#[derive(Clone, Debug)]
+pub enum MatchTarget {
+    /// Recipients resolved from a recipient string (`jwe:FILE`, `pgp:EMAIL`, `pkcs7:CERT`, …);
+    /// an OpenPGP name may resolve to several certificates.
+    Recipients(Vec<Recipient>),
+    /// A bare identifier: a JWE `kid`, an OpenPGP key id or fingerprint (hex, `0x` optional),
+    /// a PKCS#7 subject key identifier (hex).
+    KeyId(String),
+    /// `provider:NAME`: every wrapped key of that provider (its blobs are opaque).
+    Provider(String),
+}
+
+/// What [`KeyWrapper::remove`] did to a blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Nothing in the blob is the named recipient.
+    Unchanged,
+    /// `removed` entries were dropped; `blob` holds the others, otherwise as it was.
+    Edited {
+        /// The blob without the removed entries.
+        blob: Vec<u8>,
+        /// How many entries were dropped.
+        removed: usize,
+    },
+    /// Every entry of the blob was the named recipient: the blob goes.
+    Emptied {
+        /// How many entries there were.
+        removed: usize,
+    },
+}
+
+/// Why recipients could not be removed from a blob.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemoveError {
+    /// The scheme's blobs cannot be edited.
+    #[error("this scheme cannot remove single recipients from its wrapped keys")]
+    Unsupported,
+    /// Some entry might be the recipient, but nothing in it says whose it is.
+    #[error("{0}")]
+    Unidentifiable(String),
+    /// The blob is not valid for the scheme.
+    #[error("malformed wrapped key: {0}")]
+    Malformed(String),
 }
 
 /// One recipient argument for a scheme: the whole string and the part after the prefix.
@@ -158,6 +228,45 @@ impl Registry {
     /// read, say).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Resolve what `--remove` names: `provider:NAME` (every wrapped key of that provider),
+    /// a recipient string (resolved as for `-r`; an OpenPGP key id or fingerprint that the
+    /// GnuPG home does not know is kept as a bare key id), or anything else as a bare key id
+    /// (JWE `kid`, OpenPGP key id or fingerprint).
+    pub fn load_matcher(&self, spec: &str) -> Result<RecipientMatcher, RecipientFailure> {
+        let matcher = |target| RecipientMatcher {
+            spec: spec.to_string(),
+            target,
+        };
+        if let Some(rest) = spec.strip_prefix("provider:") {
+            return match rest.split_once(':') {
+                None if !rest.is_empty() => Ok(matcher(MatchTarget::Provider(rest.to_string()))),
+                _ => Err(RecipientFailure {
+                    spec: spec.to_string(),
+                    error: RecipientError::Scheme(
+                        "a key provider's wrapped keys are opaque: name the provider alone (provider:NAME) to remove all of its entries".into(),
+                    ),
+                }),
+            };
+        }
+        let scheme = spec.split_once(':').map(|(s, _)| s);
+        match scheme {
+            Some("jwe" | "pgp" | "pkcs7" | "pkcs11") => {
+                match self.load_recipients(&[spec.into()]) {
+                    Ok(recipients) => Ok(matcher(MatchTarget::Recipients(recipients))),
+                    Err(failure) => {
+                        let value = spec.split_once(':').map_or("", |(_, v)| v);
+                        if scheme == Some("pgp") && is_hex_key_id(value) {
+                            Ok(matcher(MatchTarget::KeyId(value.to_string())))
+                        } else {
+                            Err(failure)
+                        }
+                    }
+                }
+            }
+            _ => Ok(matcher(MatchTarget::KeyId(spec.to_string()))),
+        }
     }
 
     /// Resolve recipient strings (`SCHEME:VALUE`, `provider:NAME[:ARGS]`), grouped by scheme,
@@ -653,6 +762,180 @@ pub fn wrap_for(
     }
     out.sort();
     Ok(out)
+}
+
+/// Why a layer's recipients cannot be changed as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RekeyError {
+    /// Wrapped keys of a scheme this run cannot read or write (an unconfigured key provider,
+    /// a scheme compiled out, an invalid annotation): replacing every recipient would drop
+    /// them silently.
+    #[error(
+        "it has wrapped keys for {scheme}, which this run cannot handle ({reason}); replacing every recipient would drop them"
+    )]
+    UnhandledScheme {
+        /// The scheme id.
+        scheme: String,
+        /// Why it cannot be handled.
+        reason: String,
+    },
+    /// A `--remove` cannot be carried out on one scheme's wrapped keys.
+    #[error("cannot remove {spec} from its {scheme} wrapped keys: {reason}")]
+    Remove {
+        /// The `--remove` value.
+        spec: String,
+        /// The scheme id.
+        scheme: String,
+        /// Why.
+        reason: RemoveError,
+    },
+    /// The removals would leave nobody able to open the layer.
+    #[error("removing {} would leave it with no recipient at all", specs.join(", "))]
+    NoneLeft {
+        /// The `--remove` values that matched.
+        specs: Vec<String>,
+    },
+}
+
+/// A layer's wrapped-key annotations after removals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EditedKeys {
+    /// (annotation key, value) of every wrapped-key annotation that remains; untouched
+    /// values are kept byte for byte.
+    pub annotations: Vec<(String, String)>,
+    /// Per matcher, in order: how many entries it removed.
+    pub removed: Vec<usize>,
+}
+
+impl EditedKeys {
+    /// Append blobs wrapped for more recipients (`wrap_for` output) to their schemes'
+    /// annotations, as `,base64(blob)`, creating the annotations that do not exist yet.
+    pub fn append(&mut self, wrapped: Vec<(String, String)>) {
+        for (key, value) in wrapped {
+            match self.annotations.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, existing)) => {
+                    existing.push(',');
+                    existing.push_str(&value);
+                }
+                None => self.annotations.push((key, value)),
+            }
+        }
+    }
+}
+
+/// Remove the recipients `matchers` name from a layer's wrapped keys, scheme by scheme
+/// ([`KeyWrapper::remove`]); annotations of schemes this registry lacks are kept untouched
+/// unless a `provider:NAME` matcher names them. The result may hold no annotation at all:
+/// the caller decides whether recipients added in the same run make up for that.
+pub fn remove_from_layer(
+    registry: &Registry,
+    annotations: &JsonObject,
+    matchers: &[RecipientMatcher],
+) -> Result<EditedKeys, RekeyError> {
+    let mut out = EditedKeys {
+        annotations: Vec::new(),
+        removed: vec![0; matchers.len()],
+    };
+    for (scheme, envelope) in scheme_envelopes(registry, annotations) {
+        let key = keys_annotation(&scheme);
+        let raw = annotations.get_str(&key).ok().flatten().unwrap_or_default();
+        let provider = matchers.iter().position(|m| {
+            matches!(&m.target, MatchTarget::Provider(name) if scheme == format!("provider.{name}"))
+        });
+        if let Some(i) = provider {
+            out.removed[i] += envelope.as_ref().map_or(1, |e| e.entries().len());
+            continue;
+        }
+        let (Some(wrapper), Ok(envelope)) = (registry.get(&scheme), envelope) else {
+            out.annotations.push((key, raw));
+            continue;
+        };
+        let mut blobs = Vec::new();
+        let mut changed = false;
+        'blobs: for blob in envelope.entries() {
+            let mut current = blob.clone();
+            for (i, m) in matchers.iter().enumerate() {
+                let removal = wrapper
+                    .remove(&current, m)
+                    .map_err(|reason| RekeyError::Remove {
+                        spec: m.spec.clone(),
+                        scheme: scheme.clone(),
+                        reason,
+                    })?;
+                match removal {
+                    Removal::Unchanged => {}
+                    Removal::Edited { blob, removed } => {
+                        out.removed[i] += removed;
+                        current = blob;
+                        changed = true;
+                    }
+                    Removal::Emptied { removed } => {
+                        out.removed[i] += removed;
+                        changed = true;
+                        continue 'blobs;
+                    }
+                }
+            }
+            blobs.push(current);
+        }
+        if !changed {
+            out.annotations.push((key, raw));
+        } else if !blobs.is_empty() {
+            out.annotations
+                .push((key, Envelope::new(blobs).to_annotation()));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a layer's wrapped keys certainly include `recipient` (as far as its scheme can
+/// identify entries; an entry that cannot be attributed does not count).
+pub fn has_recipient(registry: &Registry, annotations: &JsonObject, recipient: &Recipient) -> bool {
+    let Some(wrapper) = registry.get(&recipient.scheme) else {
+        return false;
+    };
+    let matcher = RecipientMatcher {
+        spec: recipient.spec.clone(),
+        target: MatchTarget::Recipients(vec![recipient.clone()]),
+    };
+    scheme_envelopes(registry, annotations)
+        .into_iter()
+        .filter(|(s, _)| *s == recipient.scheme)
+        .filter_map(|(_, e)| e.ok())
+        .any(|e| {
+            e.entries().iter().any(|b| {
+                matches!(
+                    wrapper.remove(b, &matcher),
+                    Ok(Removal::Edited { .. } | Removal::Emptied { .. })
+                )
+            })
+        })
+}
+
+/// Refuse a layer with wrapped keys that this run cannot handle, before they are replaced.
+pub fn check_all_schemes_handled(
+    registry: &Registry,
+    annotations: &JsonObject,
+) -> Result<(), RekeyError> {
+    for (scheme, envelope) in scheme_envelopes(registry, annotations) {
+        let reason = match (registry.get(&scheme), envelope) {
+            (None, _) => unknown_scheme_reason(&scheme),
+            (_, Err(e)) => e.to_string(),
+            _ => continue,
+        };
+        return Err(RekeyError::UnhandledScheme { scheme, reason });
+    }
+    Ok(())
+}
+
+/// Whether a value looks like an OpenPGP key id or fingerprint (16, 40 or 64 hex digits,
+/// `0x` optional).
+fn is_hex_key_id(value: &str) -> bool {
+    let hex = value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+        .unwrap_or(value);
+    matches!(hex.len(), 16 | 40 | 64) && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Describe every wrapped-key annotation of a layer: per scheme, its recipients (or why they

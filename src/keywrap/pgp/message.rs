@@ -178,6 +178,35 @@ fn seipd_payload(p: &RawPacket) -> Result<Vec<u8>, String> {
     }
 }
 
+/// A PKESK's key id (`None` when it names no key: a wildcard, or a version other than 3) and
+/// where the whole packet lies in its message.
+pub type PkeskSpan = (Option<u64>, std::ops::Range<usize>);
+
+/// The PKESKs of a message, in order, with where each lies in it.
+pub fn pkesk_spans(blob: &[u8]) -> Result<Vec<PkeskSpan>, String> {
+    let packets = packet::parse(blob, MAX_RECIPIENTS + MAX_OTHER_PACKETS)
+        .map_err(|e| format!("not an OpenPGP message: {e}"))?;
+    let mut out = Vec::new();
+    for p in &packets {
+        match p.tag {
+            tag::PKESK => {
+                let named = match (p.body.first(), p.body.get(1..9)) {
+                    (Some(3), Some(id)) => {
+                        Some(u64::from_be_bytes(id.try_into().expect("8 bytes")))
+                            .filter(|&id| id != 0)
+                    }
+                    (Some(_), _) => None,
+                    (None, _) => return Err("empty PKESK packet".into()),
+                };
+                out.push((named, p.span.clone()));
+            }
+            tag::SEIPD | tag::SED | tag::AEAD => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Read a PKESK's key id and algorithm; have sequoia parse the v3 ones for decryption.
 fn parse_pkesk(p: &RawPacket) -> Result<Pkesk, String> {
     let body = &p.body[..];

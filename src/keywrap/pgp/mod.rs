@@ -42,9 +42,9 @@ use openpgp::parse::Parse;
 use crate::keys::source::passphrase_candidates;
 use crate::keys::{FileKind, sniff};
 use crate::keywrap::{
-    Attempt, DescribeContext, Environment, KeyRing, KeyWrapper, Recipient, RecipientError,
-    RecipientFailure, RecipientInfo, RecipientKind, RecipientSpec, UnwrapFailure, Unwrapped,
-    WrapError,
+    Attempt, DescribeContext, Environment, KeyRing, KeyWrapper, MatchTarget, Recipient,
+    RecipientError, RecipientFailure, RecipientInfo, RecipientKind, RecipientMatcher,
+    RecipientSpec, Removal, RemoveError, UnwrapFailure, Unwrapped, WrapError,
 };
 
 use keyring::Opened;
@@ -98,6 +98,9 @@ impl PgpWrapper {
 #[derive(Clone, Debug)]
 pub struct PgpRecipient {
     certificate: openpgp::Fingerprint,
+    /// The ids of every key of the certificate (the messages to remove it from may be
+    /// encrypted to an older subkey).
+    key_ids: Vec<u64>,
     // Boxed: a key is large, and recipients of every scheme share one enum.
     key: Box<Key<PublicParts, UnspecifiedRole>>,
     user_id: Option<String>,
@@ -139,6 +142,12 @@ fn recipient_for(m: &recipients::Match<'_>) -> Result<PgpRecipient, String> {
         .map_err(|why| format!("key {} {why}", recipients::label(m.cert)))?;
     Ok(PgpRecipient {
         certificate: m.cert.fingerprint(),
+        key_ids: m
+            .cert
+            .keys()
+            .filter_map(|k| k.key().keyid().as_bytes().try_into().ok())
+            .map(u64::from_be_bytes)
+            .collect(),
         key: Box::new(key),
         user_id: recipients::first_user_id(m.cert),
         prefers_aes256,
@@ -303,6 +312,58 @@ impl KeyWrapper for PgpWrapper {
             }
         }
         Err(UnwrapFailure::NotOpened(attempts))
+    }
+
+    fn remove(&self, blob: &[u8], matcher: &RecipientMatcher) -> Result<Removal, RemoveError> {
+        let ids: Vec<u64> = match &matcher.target {
+            MatchTarget::Recipients(rs) => rs
+                .iter()
+                .filter_map(|r| match &r.kind {
+                    RecipientKind::Pgp(p) => Some(p.key_ids.iter().copied()),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            MatchTarget::KeyId(value) => match Query::parse(value) {
+                Query::KeyId(id) => vec![id],
+                // A v4 key id is the low 64 bits of its fingerprint.
+                Query::Fingerprint(fpr) if fpr.len() == 20 => {
+                    vec![u64::from_be_bytes(fpr[12..].try_into().expect("8 bytes"))]
+                }
+                _ => Vec::new(),
+            },
+            MatchTarget::Provider(_) => Vec::new(),
+        };
+        if ids.is_empty() {
+            return Ok(Removal::Unchanged);
+        }
+        let pkesks = message::pkesk_spans(blob).map_err(RemoveError::Malformed)?;
+        if let Some(i) = pkesks.iter().position(|(id, _)| id.is_none()) {
+            return Err(RemoveError::Unidentifiable(format!(
+                "recipient {} of the OpenPGP message names no key (a wildcard or non-v3 PKESK), so it cannot be told whose it is",
+                i + 1
+            )));
+        }
+        let doomed: Vec<&std::ops::Range<usize>> = pkesks
+            .iter()
+            .filter(|(id, _)| id.is_some_and(|id| ids.contains(&id)))
+            .map(|(_, span)| span)
+            .collect();
+        let removed = doomed.len();
+        if removed == 0 {
+            return Ok(Removal::Unchanged);
+        }
+        if removed == pkesks.len() {
+            return Ok(Removal::Emptied { removed });
+        }
+        let mut out = Vec::with_capacity(blob.len());
+        let mut at = 0;
+        for span in doomed {
+            out.extend_from_slice(&blob[at..span.start]);
+            at = span.end;
+        }
+        out.extend_from_slice(&blob[at..]);
+        Ok(Removal::Edited { blob: out, removed })
     }
 
     fn describe(

@@ -48,6 +48,8 @@ pub struct RawPacket {
     pub body: Zeroizing<Vec<u8>>,
     /// Whether the body came in partial-length chunks.
     pub partial: bool,
+    /// Where the whole packet (header and body) lies in the input.
+    pub span: std::ops::Range<usize>,
 }
 
 impl std::fmt::Debug for RawPacket {
@@ -122,6 +124,7 @@ pub fn parse(data: &[u8], max_packets: usize) -> Result<Vec<RawPacket>, FramingE
             return Err(FramingError::TooMany(max_packets));
         }
         let index = out.len();
+        let start = pos;
         let ctb = data[pos];
         if ctb & 0x80 == 0 {
             return Err(FramingError::NotAHeader {
@@ -180,7 +183,12 @@ pub fn parse(data: &[u8], max_packets: usize) -> Result<Vec<RawPacket>, FramingE
             body.extend_from_slice(&data[pos..pos + len]);
             pos += len;
         }
-        out.push(RawPacket { tag, body, partial });
+        out.push(RawPacket {
+            tag,
+            body,
+            partial,
+            span: start..pos,
+        });
     }
     Ok(out)
 }

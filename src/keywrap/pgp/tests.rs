@@ -677,3 +677,91 @@ fn garbage_truncations_and_mutations_never_panic() {
         let _ = wrapper.unwrap(&keys, &data);
     }
 }
+
+// --- Removing recipients -------------------------------------------------------------------
+
+fn file_matcher(wrapper: &PgpWrapper, name: &str) -> RecipientMatcher {
+    let path = fixture_path(name).display().to_string();
+    let spec = RecipientSpec {
+        spec: format!("pgp:{path}"),
+        value: path,
+    };
+    RecipientMatcher {
+        spec: spec.spec.clone(),
+        target: MatchTarget::Recipients(wrapper.recipients(&[spec]).unwrap()),
+    }
+}
+
+fn id_matcher(value: String) -> RecipientMatcher {
+    RecipientMatcher {
+        spec: value.clone(),
+        target: MatchTarget::KeyId(value),
+    }
+}
+
+/// The Go-made message to Alice and Bob loses Bob's PKESK and nothing else: Alice still
+/// opens it, Bob no longer does, and the bytes are the message without that packet.
+#[test]
+fn removing_a_pkesk_keeps_the_rest_of_the_message() {
+    let wrapper = PgpWrapper::new(&Environment::default());
+    let blob = skopeo_blob();
+    let bob = file_matcher(&wrapper, "bob.pub.gpg");
+    let Removal::Edited {
+        blob: edited,
+        removed: 1,
+    } = wrapper.remove(&blob, &bob).unwrap()
+    else {
+        panic!("Bob's PKESK was not removed");
+    };
+    assert!(open(&keyring("alice.sec.gpg", None), &edited).is_ok());
+    assert!(open(&keyring("bob.sec.gpg", Some("bob-pw")), &edited).is_err());
+    let spans = message::pkesk_spans(&blob).unwrap();
+    let bob_id = key_id(&encryption_key("bob.pub.gpg"));
+    let (_, span) = spans.iter().find(|(id, _)| *id == Some(bob_id)).unwrap();
+    let mut expected = blob[..span.start].to_vec();
+    expected.extend_from_slice(&blob[span.end..]);
+    assert_eq!(edited, expected);
+
+    // By key id (Go's 0x form and plain hex) and by subkey fingerprint, the same.
+    let alice = encryption_key("alice.pub.gpg");
+    for value in [
+        message::go_key_id(key_id(&alice)),
+        format!("{:016X}", key_id(&alice)),
+        alice.fingerprint().to_hex(),
+    ] {
+        match wrapper.remove(&blob, &id_matcher(value.clone())).unwrap() {
+            Removal::Edited { blob, removed: 1 } => {
+                assert!(
+                    open(&keyring("alice.sec.gpg", None), &blob).is_err(),
+                    "{value}"
+                )
+            }
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+    // Both gone: the message goes.
+    let both = wrapper.remove(&edited, &file_matcher(&wrapper, "alice.pub.gpg"));
+    assert_eq!(both.unwrap(), Removal::Emptied { removed: 1 });
+    // Somebody else: nothing.
+    assert_eq!(
+        wrapper
+            .remove(&blob, &file_matcher(&wrapper, "carol.pub.gpg"))
+            .unwrap(),
+        Removal::Unchanged
+    );
+}
+
+#[test]
+fn a_wildcard_pkesk_cannot_be_attributed() {
+    let wrapper = PgpWrapper::new(&Environment::default());
+    let mut blob = skopeo_blob();
+    // Zero the key id of the first PKESK (a "hidden recipient").
+    let first = packet::parse(&blob, 10).unwrap().remove(0);
+    assert_eq!(first.tag, tag::PKESK);
+    let body = first.span.end - first.body.len();
+    blob[body + 1..body + 9].fill(0);
+    match wrapper.remove(&blob, &file_matcher(&wrapper, "bob.pub.gpg")) {
+        Err(RemoveError::Unidentifiable(why)) => assert!(why.contains("names no key"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -586,6 +586,27 @@ impl KeyWrapper for Pkcs11Wrapper {
         Err(UnwrapFailure::NotOpened(attempts))
     }
 
+    fn remove(
+        &self,
+        blob: &[u8],
+        matcher: &crate::keywrap::RecipientMatcher,
+    ) -> Result<crate::keywrap::Removal, crate::keywrap::RemoveError> {
+        use crate::keywrap::{MatchTarget, Removal, RemoveError};
+        match &matcher.target {
+            MatchTarget::Recipients(rs) if rs.iter().any(|r| r.scheme == SCHEME) => {
+                let n = Pkcs11Blob::parse(blob)
+                    .map_err(RemoveError::Malformed)?
+                    .entries
+                    .len();
+                Err(RemoveError::Unidentifiable(format!(
+                    "its {n} entr{} carry no key identity (an RSA-OAEP ciphertext and a hash name), and OAEP is randomized, so no entry can be matched to a public key",
+                    if n == 1 { "y" } else { "ies" }
+                )))
+            }
+            _ => Ok(Removal::Unchanged),
+        }
+    }
+
     fn describe(&self, blob: &[u8], _: &DescribeContext) -> Result<Vec<RecipientInfo>, String> {
         let parsed = Pkcs11Blob::parse(blob)?;
         Ok(parsed

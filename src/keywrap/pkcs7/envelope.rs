@@ -341,6 +341,55 @@ pub(super) fn parse(blob: &[u8]) -> Result<Envelope<'_>, String> {
     })
 }
 
+/// The envelope without the RecipientInfos whose position `drop` flags (in the order
+/// [`parse`] lists them). Every other element is copied as it was; only the lengths of the
+/// elements around the recipientInfos SET are written anew (definite, as DER has them).
+pub(super) fn without_recipients(blob: &[u8], drop: &[bool]) -> Result<Vec<u8>, String> {
+    let mut top = Reader::new(blob);
+    let content_info = top.expect(tag::SEQUENCE, "ContentInfo")?;
+    let mut r = content_info.children("ContentInfo")?;
+    let content_type = r.expect(tag::OID, "ContentInfo contentType")?;
+    let explicit = r.expect(tag::CONTEXT_0_CONSTRUCTED, "ContentInfo content")?;
+    let mut inner = explicit.children("ContentInfo content")?;
+    let enveloped = inner.expect(tag::SEQUENCE, "EnvelopedData")?;
+    let mut r = enveloped.children("EnvelopedData")?;
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    parts.push(
+        r.expect(tag::INTEGER, "EnvelopedData version")?
+            .raw
+            .to_vec(),
+    );
+    if let Some(originator) =
+        r.optional(tag::CONTEXT_0_CONSTRUCTED, "EnvelopedData originatorInfo")?
+    {
+        parts.push(originator.raw.to_vec());
+    }
+    let set = r.expect(tag::SET, "EnvelopedData recipientInfos")?;
+    let mut infos = set.children("recipientInfos")?;
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut position = 0;
+    while !infos.is_empty() {
+        let info = infos.read()?;
+        if !drop.get(position).copied().unwrap_or(false) {
+            kept.push(info.raw);
+        }
+        position += 1;
+    }
+    parts.push(tlv(tag::SET, &kept)?);
+    while !r.is_empty() {
+        parts.push(r.read()?.raw.to_vec());
+    }
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let enveloped = tlv(tag::SEQUENCE, &parts)?;
+    tlv(
+        tag::SEQUENCE,
+        &[
+            content_type.raw,
+            &tlv(tag::CONTEXT_0_CONSTRUCTED, &[&enveloped])?,
+        ],
+    )
+}
+
 fn parse_key_transport<'a>(info: &Tlv<'a>, what: &str) -> Result<KeyTransport<'a>, String> {
     let mut r = info.children(what)?;
     let version = read_small_int(&mut r, &format!("{what} version"))?;

@@ -46,9 +46,9 @@ use zeroize::Zeroizing;
 use crate::keys::Certificate;
 use crate::keys::certificate::name_to_string;
 use crate::keywrap::{
-    Attempt, DescribeContext, KeyRing, KeyWrapper, NamedCertificate, NamedKey, Recipient,
-    RecipientError, RecipientFailure, RecipientInfo, RecipientKind, RecipientSpec, UnwrapFailure,
-    Unwrapped, WrapError,
+    Attempt, DescribeContext, KeyRing, KeyWrapper, MatchTarget, NamedCertificate, NamedKey,
+    Recipient, RecipientError, RecipientFailure, RecipientInfo, RecipientKind, RecipientMatcher,
+    RecipientSpec, Removal, RemoveError, UnwrapFailure, Unwrapped, WrapError,
 };
 use envelope::{Entry, KeyTransport, KeyTransportAlgorithm, RecipientId, RecipientOut};
 
@@ -378,6 +378,30 @@ pub fn unwrap(
     Err(UnwrapFailure::NotOpened(attempts))
 }
 
+/// Drop the RecipientInfos of `identities` (by issuer and serial, or subject key id) from an
+/// envelope; the content and the other entries stay as they are. Entries of other kinds
+/// (key agreement, KEK, password) never belong to an RSA certificate and are kept.
+fn remove(blob: &[u8], identities: &[Identity]) -> Result<Removal, RemoveError> {
+    let envelope = parse(blob).map_err(|e| RemoveError::Malformed(e.to_string()))?;
+    let drop: Vec<bool> = envelope
+        .recipients
+        .iter()
+        .map(|e| match e {
+            Entry::KeyTransport(t) => identities.iter().any(|id| id.is(&t.id)),
+            Entry::Other(_) => false,
+        })
+        .collect();
+    let removed = drop.iter().filter(|d| **d).count();
+    if removed == 0 {
+        return Ok(Removal::Unchanged);
+    }
+    if removed == drop.len() {
+        return Ok(Removal::Emptied { removed });
+    }
+    let blob = envelope::without_recipients(blob, &drop).map_err(RemoveError::Malformed)?;
+    Ok(Removal::Edited { blob, removed })
+}
+
 fn parse(blob: &[u8]) -> Result<envelope::Envelope<'_>, Pkcs7Error> {
     if blob.len() > MAX_ENVELOPE {
         return Err(Pkcs7Error::Malformed(format!(
@@ -517,5 +541,30 @@ impl KeyWrapper for Pkcs7Wrapper {
         context: &DescribeContext,
     ) -> Result<Vec<RecipientInfo>, String> {
         describe(blob, &context.certificates).map_err(|e| e.to_string())
+    }
+
+    fn remove(&self, blob: &[u8], matcher: &RecipientMatcher) -> Result<Removal, RemoveError> {
+        let identities: Vec<Identity> = match &matcher.target {
+            MatchTarget::Recipients(rs) => rs
+                .iter()
+                .filter_map(|r| match &r.kind {
+                    RecipientKind::Pkcs7(p) => Some(Identity::of(&p.certificate)),
+                    _ => None,
+                })
+                .collect(),
+            // A bare id names a subject key identifier (hex).
+            MatchTarget::KeyId(value) => match hex::decode(value) {
+                Ok(ski) if !ski.is_empty() => vec![Identity {
+                    issuer_serial: None,
+                    subject_key_id: Some(ski),
+                }],
+                _ => Vec::new(),
+            },
+            MatchTarget::Provider(_) => Vec::new(),
+        };
+        if identities.is_empty() {
+            return Ok(Removal::Unchanged);
+        }
+        remove(blob, &identities)
     }
 }

@@ -891,3 +891,78 @@ fn sealed_content_key_is_not_in_debug_output() {
     assert!(debug.contains("<redacted>"));
     assert!(!debug.contains(&hex::encode(&sealed.key[..])));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Removing recipients
+
+fn cert_matcher(rel: &str) -> RecipientMatcher {
+    RecipientMatcher {
+        spec: format!("pkcs7:{rel}"),
+        target: MatchTarget::Recipients(vec![Recipient {
+            spec: format!("pkcs7:{rel}"),
+            scheme: SCHEME.into(),
+            kind: RecipientKind::Pkcs7(Pkcs7Recipient {
+                certificate: cert(rel),
+            }),
+        }]),
+    }
+}
+
+/// One of two RecipientInfos goes; the other recipient still opens the envelope, the removed
+/// one does not, and the content (with Go's GCM parameters) is byte for byte what it was.
+#[test]
+fn removing_a_recipient_info_keeps_the_rest() {
+    let blob = wrap(&[cert(CERT), cert(CERT2)], &options()).unwrap();
+    let Removal::Edited {
+        blob: edited,
+        removed: 1,
+    } = Pkcs7Wrapper.remove(&blob, &cert_matcher(CERT2)).unwrap()
+    else {
+        panic!("not removed");
+    };
+    let keys = [named_key(KEY), named_key(KEY2)];
+    let certs = [named_cert(CERT), named_cert(CERT2)];
+    assert_eq!(
+        *opened(unwrap(&edited, &keys[..1], &certs[..1])).options,
+        options()
+    );
+    attempts(unwrap(&edited, &keys[1..], &certs[1..]));
+    let before = envelope::parse(&blob).unwrap();
+    let after = envelope::parse(&edited).unwrap();
+    assert_eq!(after.recipients.len(), 1);
+    assert_eq!(before.content.ciphertext, after.content.ciphertext);
+    assert_eq!(before.content.cipher, after.content.cipher);
+    // The content element's bytes are untouched: the edited envelope ends with them.
+    let tail = &blob[blob.len() - 40..];
+    assert!(edited.ends_with(tail));
+    // Its last recipient removed, the envelope goes; a stranger matches nothing.
+    assert_eq!(
+        Pkcs7Wrapper.remove(&edited, &cert_matcher(CERT)).unwrap(),
+        Removal::Emptied { removed: 1 }
+    );
+    let single = wrap(&[cert(CERT)], &options()).unwrap();
+    assert_eq!(
+        Pkcs7Wrapper.remove(&single, &cert_matcher(CERT2)).unwrap(),
+        Removal::Unchanged
+    );
+}
+
+/// Envelopes written by others (BER with indefinite lengths, subject-key-id recipients) can
+/// be edited too: the recipient named by its key identifier, found through the certificate.
+#[test]
+fn removing_from_other_writers_envelopes() {
+    let keyid = testdata("pkcs7/openssl-des3-keyid.der");
+    assert_eq!(
+        Pkcs7Wrapper.remove(&keyid, &cert_matcher(CERT)).unwrap(),
+        Removal::Emptied { removed: 1 }
+    );
+    let stream = testdata("pkcs7/openssl-aes128-cbc-stream.der");
+    assert_eq!(
+        Pkcs7Wrapper.remove(&stream, &cert_matcher(CERT)).unwrap(),
+        Removal::Emptied { removed: 1 }
+    );
+    assert_eq!(
+        Pkcs7Wrapper.remove(&stream, &cert_matcher(CERT2)).unwrap(),
+        Removal::Unchanged
+    );
+}

@@ -1,0 +1,168 @@
+//! `layercrypt rekey`: turn its arguments into one request per image, and run a batch so that
+//! one failing image does not stop the others.
+//!
+//! Which positionals mean what: with `--from-file`, `--in-place` or more than two images,
+//! every image is re-keyed in place; with exactly two, they are SRC and DST; one is SRC, in
+//! place.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::{
+    EXIT_ERROR, EXIT_OK, Failure, RekeyArgs, key_ring, parse_ref, print_report, registry,
+    run_request, selection,
+};
+use crate::engine::{Report, Request};
+use crate::error::Error;
+use crate::plan::Operation;
+
+/// Run `rekey`.
+pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
+    if args.add.is_empty() && args.remove.is_empty() && args.set.is_empty() && !args.rotate {
+        return Err(Failure::Usage(
+            "nothing to do: name recipients to change".into(),
+            "use --add RECIPIENT, --remove RECIPIENT-OR-ID, --set RECIPIENT, or --rotate --set RECIPIENT",
+        ));
+    }
+    if args.rotate && args.set.is_empty() {
+        return Err(Failure::Usage(
+            "--rotate needs the recipients of the new layer key: --set RECIPIENT...".into(),
+            "a fresh layer key must be wrapped for every recipient, and the public keys of the current recipients are not in the image; name them all with --set",
+        ));
+    }
+    let mut images = args.images.clone();
+    if let Some(file) = &args.from_file {
+        images.extend(read_list(file)?);
+    }
+    let batch = args.from_file.is_some() || args.in_place || images.len() > 2;
+    if images.is_empty() {
+        return Err(Failure::Usage(
+            "no image to re-key".into(),
+            "name SRC [DST], several images to re-key in place, or --from-file FILE",
+        ));
+    }
+
+    let registry = registry(&args.keys.gpg, args.common.quiet)?;
+    let recipients = |specs: &[String]| {
+        registry
+            .load_recipients(specs)
+            .map_err(|f| Error::Recipient {
+                spec: f.spec,
+                source: f.error,
+            })
+    };
+    let add = recipients(&args.add)?;
+    let set = recipients(&args.set)?;
+    let remove = args
+        .remove
+        .iter()
+        .map(|spec| registry.load_matcher(spec))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|f| Error::Recipient {
+            spec: f.spec,
+            source: f.error,
+        })?;
+    let keys = key_ring(&args.keys, args.common.verbose)?;
+    let destination = match (batch, images.as_slice()) {
+        (false, [_, dst]) => Some(parse_ref(dst)?),
+        _ => None,
+    };
+    let mut request = Request {
+        registry,
+        source: parse_ref(&images[0])?,
+        destination,
+        selection: selection(&args.selection)?,
+        operation: Operation::Rekey {
+            keys,
+            add,
+            remove,
+            set,
+            rotate: args.rotate,
+        },
+        jobs: args.common.jobs.map(usize::from),
+        dry_run: args.common.dry_run,
+    };
+    if !batch {
+        let report = run_request(&request, &args.common)?;
+        print_report(&report, &args.common)?;
+        return Ok(EXIT_OK);
+    }
+
+    let mut done: Vec<Report> = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for image in &images {
+        let outcome = parse_ref(image).and_then(|source| {
+            request.source = source;
+            run_request(&request, &args.common)
+        });
+        match outcome {
+            Ok(report) => {
+                if !args.common.json {
+                    print_report(&report, &args.common)?;
+                }
+                done.push(report);
+            }
+            Err(e) => {
+                eprintln!("error: {image}: {e}");
+                if let Some(hint) = e.hint() {
+                    eprintln!("hint: {hint}");
+                }
+                failed.push((image.clone(), e.to_string()));
+            }
+        }
+    }
+    let mut out = io::stdout().lock();
+    if args.common.json {
+        let failures: Vec<serde_json::Value> = failed
+            .iter()
+            .map(|(image, error)| serde_json::json!({ "source": image, "error": error }))
+            .collect();
+        let summary = serde_json::json!({
+            "operation": "rekey",
+            "reports": done,
+            "failed": failures,
+        });
+        serde_json::to_writer_pretty(&mut out, &summary).map_err(io::Error::from)?;
+        writeln!(out)?;
+    } else if !args.common.quiet {
+        writeln!(
+            out,
+            "{} of {} image{} re-keyed{}",
+            done.len(),
+            images.len(),
+            if images.len() == 1 { "" } else { "s" },
+            if args.common.dry_run {
+                " (dry run, nothing written)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    if failed.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    let names: Vec<&str> = failed.iter().map(|(image, _)| image.as_str()).collect();
+    eprintln!(
+        "error: {} of {} images failed and were left as they were: {}",
+        failed.len(),
+        images.len(),
+        names.join(", ")
+    );
+    Ok(EXIT_ERROR)
+}
+
+/// The image references listed in a file: one per line, blank lines and `#` comments skipped.
+fn read_list(file: &Path) -> Result<Vec<String>, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::Usage(
+            format!("cannot read the image list {}: {e}", file.display()),
+            "--from-file takes a text file with one image reference per line",
+        )
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
