@@ -3,7 +3,10 @@
 //!
 //! Results go to stdout (a summary, or `--json`); warnings and errors go to stderr as
 //! `warning: …` / `error: …` with a `hint: …` where a fix is likely. Exit status: 0 success,
-//! 2 any error (nothing changed). A closed stdout pipe ends the program quietly.
+//! 1 `verify` found a problem, 2 any error (nothing changed). A closed stdout pipe ends the
+//! program quietly.
+
+mod verify_cmd;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -16,7 +19,7 @@ use crate::error::Error;
 use crate::image::Platform;
 use crate::inspect::{self, InspectReport};
 use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
-use crate::keywrap::{DescribeContext, Environment, Registry};
+use crate::keywrap::{DescribeContext, Environment, KeyRing, Registry};
 use crate::plan::{LayerSelector, Operation, Selection};
 use crate::store::ImageRef;
 
@@ -37,9 +40,10 @@ Image references:
                              images only, one platform each (encrypted output is refused)
   PATH                       a directory is an OCI layout; a file is detected by its content
 
-Exit status: 0 success, 2 error (nothing was changed).";
+Exit status: 0 success (verify: every check passed), 1 verify found a problem, 2 error
+(bad usage, unreadable input, I/O failure; nothing was changed).";
 
-/// Encrypt, decrypt and inspect OCI image layers offline, wire-compatible with
+/// Encrypt, decrypt, inspect and verify OCI image layers offline, wire-compatible with
 /// containers/ocicrypt (skopeo, podman, buildah, containerd imgcrypt, nerdctl).
 #[derive(Debug, Parser)]
 #[command(name = "layercrypt", version, after_help = AFTER_HELP, propagate_version = true)]
@@ -79,6 +83,9 @@ Examples:
   layercrypt inspect oci:app-enc:v1
   layercrypt inspect --json oci:app-enc | jq '.images[].manifests[].layers[].recipients'")]
     Inspect(InspectArgs),
+    /// Check that the selected layers open with the given keys (and, with --full, are intact).
+    #[command(after_help = verify_cmd::AFTER_HELP)]
+    Verify(VerifyArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -244,6 +251,52 @@ pub struct InspectArgs {
     pub source: String,
 }
 
+/// `verify` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("key_options").multiple(true)
+    .args(["keys", "key_dirs", "dec_recipients", "gpg_homedir"])))]
+pub struct VerifyArgs {
+    /// Keys to unwrap with (none given: check structure only).
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Also decrypt every selected layer to nowhere and check the HMAC, the blob's digest and
+    /// size, the recorded plaintext digest and the config's diff_ids (needs a key).
+    #[arg(long, requires = "key_options")]
+    pub full: bool,
+    /// Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public
+    /// base layer; foreign and non-filesystem layers are skipped, not failed).
+    #[arg(long)]
+    pub require_encrypted: bool,
+    /// Platform and layer selection.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Print JSON (schema in the README) instead of one line per layer.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads for --full (default: one per CPU core).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Print only the layers that failed.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also say which key opened each layer and which checks passed.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Image to verify.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+}
+
+impl KeyArgs {
+    /// Whether any key option was given (`verify` checks structure only without one).
+    pub fn any(&self) -> bool {
+        !self.keys.is_empty()
+            || !self.key_dirs.is_empty()
+            || !self.dec_recipients.is_empty()
+            || self.gpg.gpg_homedir.is_some()
+    }
+}
+
 /// A failure to report: the library error, or a problem with the arguments themselves.
 enum Failure {
     Lib(Box<Error>),
@@ -316,15 +369,14 @@ fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
             .iter()
             .filter_map(|r| r.strip_prefix("pkcs11:").map(PathBuf::from))
             .collect(),
-        Command::Decrypt(args) => {
-            let specs: Vec<KeySpec> = args
-                .keys
+        Command::Decrypt(DecryptArgs { keys, .. }) | Command::Verify(VerifyArgs { keys, .. }) => {
+            let specs: Vec<KeySpec> = keys
                 .keys
                 .iter()
                 .filter_map(|k| KeySpec::parse(k).ok())
                 .collect();
             // Unreadable directories are reported by the normal key loading.
-            crate::keys::source::key_files(&specs, &args.keys.key_dirs).unwrap_or_default()
+            crate::keys::source::key_files(&specs, &keys.key_dirs).unwrap_or_default()
         }
         _ => Vec::new(),
     };
@@ -376,35 +428,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             execute(&request, &args.common)
         }
         Command::Decrypt(args) => {
-            let specs = args
-                .keys
-                .keys
-                .iter()
-                .map(|k| KeySpec::parse(k))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Error::from)?;
             let registry = registry(&args.keys.gpg, args.common.quiet)?;
-            let options = KeyOptions {
-                passphrase_file: args.keys.passphrase_file.clone(),
-                prompt: interactive(),
-            };
-            let (mut keys, skipped) = load_key_ring(
-                &specs,
-                &args.keys.key_dirs,
-                &args.keys.dec_recipients,
-                &options,
-            )
-            .map_err(Error::from)?;
-            // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
-            keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
-                && args.keys.key_dirs.is_empty()
-                && args.keys.dec_recipients.is_empty();
-            keys.gpg_passphrase = options.fallback_passphrase();
-            if args.common.verbose {
-                for s in skipped {
-                    eprintln!("note: {s}");
-                }
-            }
+            let keys = key_ring(&args.keys, args.common.verbose)?;
             let request = Request {
                 registry,
                 source: parse_ref(&args.source)?,
@@ -444,6 +469,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
+        Command::Verify(args) => verify_cmd::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = io::stdout().lock();
@@ -475,6 +501,34 @@ fn registry(gpg: &GpgArgs, quiet: bool) -> Result<Registry, Error> {
         }
     }
     Ok(registry)
+}
+
+/// The keys of `decrypt`, `verify` (and every command that unwraps): `-k`, `--key-dir`,
+/// `--dec-recipient`, passphrases; with no key file at all, GnuPG is asked for OpenPGP keys, as
+/// ocicrypt's tools do. Files that are no key are listed as notes when `verbose`.
+fn key_ring(args: &KeyArgs, verbose: bool) -> Result<KeyRing, Error> {
+    let specs = args
+        .keys
+        .iter()
+        .map(|k| KeySpec::parse(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = KeyOptions {
+        passphrase_file: args.passphrase_file.clone(),
+        prompt: interactive(),
+    };
+    let (mut keys, skipped) =
+        load_key_ring(&specs, &args.key_dirs, &args.dec_recipients, &options)?;
+    // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
+    keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
+        && args.key_dirs.is_empty()
+        && args.dec_recipients.is_empty();
+    keys.gpg_passphrase = options.fallback_passphrase();
+    if verbose {
+        for s in skipped {
+            eprintln!("note: {s}");
+        }
+    }
+    Ok(keys)
 }
 
 /// Whether passphrases may be asked for on the terminal.
