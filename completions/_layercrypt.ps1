@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             [CompletionResult]::new('decrypt', 'decrypt', [CompletionResultType]::ParameterValue, 'Decrypt the encrypted layers of images with private keys')
             [CompletionResult]::new('rekey', 'rekey', [CompletionResultType]::ParameterValue, 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show, per platform and layer, what is encrypted and for whom')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check that the selected layers open with the given keys (and, with --full, are intact)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -118,6 +119,30 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'layercrypt;verify' {
+            [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file')
+            [CompletionResult]::new('--key-dir', '--key-dir', [CompletionResultType]::ParameterName, 'Use every key file below DIR (repeatable; what is not a key is skipped)')
+            [CompletionResult]::new('--dec-recipient', '--dec-recipient', [CompletionResultType]::ParameterName, 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)')
+            [CompletionResult]::new('--passphrase-file', '--passphrase-file', [CompletionResultType]::ParameterName, 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)')
+            [CompletionResult]::new('--gpg-homedir', '--gpg-homedir', [CompletionResultType]::ParameterName, 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)')
+            [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched')
+            [CompletionResult]::new('--layer', '--layer', [CompletionResultType]::ParameterName, 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Worker threads for --full (default: one per CPU core)')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Worker threads for --full (default: one per CPU core)')
+            [CompletionResult]::new('--full', '--full', [CompletionResultType]::ParameterName, 'Also decrypt every selected layer to nowhere and check the HMAC, the blob''s digest and size, the recorded plaintext digest and the config''s diff_ids (needs a key)')
+            [CompletionResult]::new('--require-encrypted', '--require-encrypted', [CompletionResultType]::ParameterName, 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (schema in the README) instead of one line per layer')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the layers that failed')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the layers that failed')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also say which key opened each layer and which checks passed')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also say which key opened each layer and which checks passed')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'layercrypt;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -137,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             [CompletionResult]::new('decrypt', 'decrypt', [CompletionResultType]::ParameterValue, 'Decrypt the encrypted layers of images with private keys')
             [CompletionResult]::new('rekey', 'rekey', [CompletionResultType]::ParameterValue, 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Show, per platform and layer, what is encrypted and for whom')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check that the selected layers open with the given keys (and, with --full, are intact)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff) on stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -152,6 +178,9 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             break
         }
         'layercrypt;help;inspect' {
+            break
+        }
+        'layercrypt;help;verify' {
             break
         }
         'layercrypt;help;completions' {

@@ -37,6 +37,9 @@ _layercrypt() {
             layercrypt,rekey)
                 cmd="layercrypt__subcmd__rekey"
                 ;;
+            layercrypt,verify)
+                cmd="layercrypt__subcmd__verify"
+                ;;
             layercrypt__subcmd__help,completions)
                 cmd="layercrypt__subcmd__help__subcmd__completions"
                 ;;
@@ -58,6 +61,9 @@ _layercrypt() {
             layercrypt__subcmd__help,rekey)
                 cmd="layercrypt__subcmd__help__subcmd__rekey"
                 ;;
+            layercrypt__subcmd__help,verify)
+                cmd="layercrypt__subcmd__help__subcmd__verify"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +71,7 @@ _layercrypt() {
 
     case "${cmd}" in
         layercrypt)
-            opts="-h -V --help --version encrypt decrypt rekey inspect completions man help"
+            opts="-h -V --help --version encrypt decrypt rekey inspect verify completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,7 +195,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__help)
-            opts="encrypt decrypt rekey inspect completions man help"
+            opts="encrypt decrypt rekey inspect verify completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +306,20 @@ _layercrypt() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        layercrypt__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         layercrypt__subcmd__inspect)
             opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -388,6 +408,60 @@ _layercrypt() {
                     return 0
                     ;;
                 --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --platform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --layer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        layercrypt__subcmd__verify)
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --platform --layer --json --jobs --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dec-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpg-homedir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand decrypt 'Decrypt the encrypted layers of images with private keys'
             cand rekey 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
             cand inspect 'Show, per platform and layer, what is encrypted and for whom'
+            cand verify 'Check that the selected layers open with the given keys (and, with --full, are intact)'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff) on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -110,6 +111,29 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'layercrypt;verify'= {
+            cand -k 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
+            cand --key 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
+            cand --key-dir 'Use every key file below DIR (repeatable; what is not a key is skipped)'
+            cand --dec-recipient 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)'
+            cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)'
+            cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
+            cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
+            cand --layer 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error'
+            cand -j 'Worker threads for --full (default: one per CPU core)'
+            cand --jobs 'Worker threads for --full (default: one per CPU core)'
+            cand --full 'Also decrypt every selected layer to nowhere and check the HMAC, the blob''s digest and size, the recorded plaintext digest and the config''s diff_ids (needs a key)'
+            cand --require-encrypted 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)'
+            cand --json 'Print JSON (schema in the README) instead of one line per layer'
+            cand -q 'Print only the layers that failed'
+            cand --quiet 'Print only the layers that failed'
+            cand -v 'Also say which key opened each layer and which checks passed'
+            cand --verbose 'Also say which key opened each layer and which checks passed'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'layercrypt;completions'= {
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -127,6 +151,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand decrypt 'Decrypt the encrypted layers of images with private keys'
             cand rekey 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
             cand inspect 'Show, per platform and layer, what is encrypted and for whom'
+            cand verify 'Check that the selected layers open with the given keys (and, with --full, are intact)'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff) on stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -138,6 +163,8 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
         &'layercrypt;help;rekey'= {
         }
         &'layercrypt;help;inspect'= {
+        }
+        &'layercrypt;help;verify'= {
         }
         &'layercrypt;help;completions'= {
         }

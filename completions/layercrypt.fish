@@ -30,6 +30,7 @@ complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "encrypt" -d '
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "rekey" -d 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "verify" -d 'Check that the selected layers open with the given keys (and, with --full, are intact)'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -85,14 +86,30 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l layer 
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -d 'Print JSON (schema in the README) instead of a table'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s j -l jobs -d 'Worker threads for --full (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l full -d 'Also decrypt every selected layer to nowhere and check the HMAC, the blob\'s digest and size, the recorded plaintext digest and the config\'s diff_ids (needs a key)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l require-encrypted -d 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l json -d 'Print JSON (schema in the README) instead of one line per layer'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s q -l quiet -d 'Print only the layers that failed'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s v -l verbose -d 'Also say which key opened each layer and which checks passed'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand man" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand man" -s V -l version -d 'Print version'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "rekey" -d 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "encrypt" -d 'Encrypt the layers of images for one or more recipients'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "decrypt" -d 'Decrypt the encrypted layers of images with private keys'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "rekey" -d 'Change who can open encrypted layers: add, remove or replace recipients, or rotate the layer key'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "verify" -d 'Check that the selected layers open with the given keys (and, with --full, are intact)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

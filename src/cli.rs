@@ -3,7 +3,10 @@
 //!
 //! Results go to stdout (a summary, or `--json`); warnings and errors go to stderr as
 //! `warning: …` / `error: …` with a `hint: …` where a fix is likely. Exit status: 0 success,
-//! 2 any error (nothing changed). A closed stdout pipe ends the program quietly.
+//! 1 `verify` found a problem, 2 any error (nothing changed). A closed stdout pipe ends the
+//! program quietly.
+
+mod verify_cmd;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -37,7 +40,8 @@ Image references:
                              images only, one platform each (encrypted output is refused)
   PATH                       a directory is an OCI layout; a file is detected by its content
 
-Exit status: 0 success, 2 error (nothing was changed).";
+Exit status: 0 success (verify: every check passed), 1 verify found a problem, 2 error
+(bad usage, unreadable input, I/O failure; nothing was changed).";
 
 const REKEY_HELP: &str = "\
 Examples:
@@ -61,7 +65,7 @@ With --from-file, --in-place or more than two images, every image named is re-ke
 and a failure in one does not stop the others (exit status 2 if any failed). With exactly two,
 they are SRC and DST.";
 
-/// Encrypt, decrypt and inspect OCI image layers offline, wire-compatible with
+/// Encrypt, decrypt, re-key, inspect and verify OCI image layers offline, wire-compatible with
 /// containers/ocicrypt (skopeo, podman, buildah, containerd imgcrypt, nerdctl).
 #[derive(Debug, Parser)]
 #[command(name = "layercrypt", version, after_help = AFTER_HELP, propagate_version = true)]
@@ -105,6 +109,9 @@ Examples:
   layercrypt inspect oci:app-enc:v1
   layercrypt inspect --json oci:app-enc | jq '.images[].manifests[].layers[].recipients'")]
     Inspect(InspectArgs),
+    /// Check that the selected layers open with the given keys (and, with --full, are intact).
+    #[command(after_help = verify_cmd::AFTER_HELP)]
+    Verify(VerifyArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -308,6 +315,52 @@ pub struct InspectArgs {
     pub source: String,
 }
 
+/// `verify` arguments.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("key_options").multiple(true)
+    .args(["keys", "key_dirs", "dec_recipients", "gpg_homedir"])))]
+pub struct VerifyArgs {
+    /// Keys to unwrap with (none given: check structure only).
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Also decrypt every selected layer to nowhere and check the HMAC, the blob's digest and
+    /// size, the recorded plaintext digest and the config's diff_ids (needs a key).
+    #[arg(long, requires = "key_options")]
+    pub full: bool,
+    /// Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public
+    /// base layer; foreign and non-filesystem layers are skipped, not failed).
+    #[arg(long)]
+    pub require_encrypted: bool,
+    /// Platform and layer selection.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Print JSON (schema in the README) instead of one line per layer.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads for --full (default: one per CPU core).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Print only the layers that failed.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also say which key opened each layer and which checks passed.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Image to verify.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+}
+
+impl KeyArgs {
+    /// Whether any key option was given (`verify` checks structure only without one).
+    pub fn any(&self) -> bool {
+        !self.keys.is_empty()
+            || !self.key_dirs.is_empty()
+            || !self.dec_recipients.is_empty()
+            || self.gpg.gpg_homedir.is_some()
+    }
+}
+
 /// A failure to report: the library error, or a problem with the arguments themselves.
 enum Failure {
     Lib(Box<Error>),
@@ -390,7 +443,9 @@ fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
             .iter()
             .filter_map(|r| r.strip_prefix("pkcs11:").map(PathBuf::from))
             .collect(),
-        Command::Decrypt(args) => key_files(&args.keys),
+        Command::Decrypt(DecryptArgs { keys, .. }) | Command::Verify(VerifyArgs { keys, .. }) => {
+            key_files(keys)
+        }
         Command::Rekey(args) => {
             let mut files = key_files(&args.keys);
             files.extend(
@@ -437,33 +492,6 @@ fn key_files(args: &KeyArgs) -> Vec<PathBuf> {
         .collect();
     // Unreadable directories are reported by the normal key loading.
     crate::keys::source::key_files(&specs, &args.key_dirs).unwrap_or_default()
-}
-
-/// Load the keys that key arguments name (for `decrypt`, `rekey`, `verify`).
-fn key_ring(args: &KeyArgs, verbose: bool) -> Result<KeyRing, Failure> {
-    let specs = args
-        .keys
-        .iter()
-        .map(|k| KeySpec::parse(k))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::from)?;
-    let options = KeyOptions {
-        passphrase_file: args.passphrase_file.clone(),
-        prompt: interactive(),
-    };
-    let (mut keys, skipped) = load_key_ring(&specs, &args.key_dirs, &args.dec_recipients, &options)
-        .map_err(Error::from)?;
-    // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
-    keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
-        && args.key_dirs.is_empty()
-        && args.dec_recipients.is_empty();
-    keys.gpg_passphrase = options.fallback_passphrase();
-    if verbose {
-        for s in skipped {
-            eprintln!("note: {s}");
-        }
-    }
-    Ok(keys)
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
@@ -531,6 +559,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
+        Command::Verify(args) => verify_cmd::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut out = io::stdout().lock();
@@ -562,6 +591,34 @@ fn registry(gpg: &GpgArgs, quiet: bool) -> Result<Registry, Error> {
         }
     }
     Ok(registry)
+}
+
+/// The keys of `decrypt`, `rekey`, `verify` (every command that unwraps): `-k`, `--key-dir`,
+/// `--dec-recipient`, passphrases; with no key file at all, GnuPG is asked for OpenPGP keys, as
+/// ocicrypt's tools do. Files that are no key are listed as notes when `verbose`.
+fn key_ring(args: &KeyArgs, verbose: bool) -> Result<KeyRing, Error> {
+    let specs = args
+        .keys
+        .iter()
+        .map(|k| KeySpec::parse(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = KeyOptions {
+        passphrase_file: args.passphrase_file.clone(),
+        prompt: interactive(),
+    };
+    let (mut keys, skipped) =
+        load_key_ring(&specs, &args.key_dirs, &args.dec_recipients, &options)?;
+    // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
+    keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
+        && args.key_dirs.is_empty()
+        && args.dec_recipients.is_empty();
+    keys.gpg_passphrase = options.fallback_passphrase();
+    if verbose {
+        for s in skipped {
+            eprintln!("note: {s}");
+        }
+    }
+    Ok(keys)
 }
 
 /// Whether passphrases may be asked for on the terminal.

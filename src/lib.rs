@@ -12,7 +12,8 @@
 //!   `index.json` last.
 //! - Resolve recipients and pick schemes: [`keywrap::Registry`]; load decryption keys:
 //!   [`keys::source::load_key_ring`].
-//! - See who can open what: [`inspect::inspect`].
+//! - See who can open what: [`inspect::inspect`]. Check that keys open the layers and that
+//!   they are intact, writing nothing: [`verify::verify`].
 //! - Work with the wire format directly: [`cipher`] (the `AES_256_CTR_HMAC_SHA256` layer
 //!   cipher over `Read`/`Write` or in place), [`format`] (options JSON, annotations, media
 //!   types), [`keywrap`] (key-wrap schemes behind one trait), [`keys`] (key parsing and key
@@ -77,5 +78,6 @@ pub mod keys;
 pub mod keywrap;
 pub mod plan;
 pub mod store;
+pub mod verify;
 
 pub use error::Error;

@@ -1,0 +1,131 @@
+//! `layercrypt verify`: builds a [`VerifyRequest`] from the arguments, runs the library's
+//! [`verify`](crate::verify::verify), and prints its report: one line per checked layer and a
+//! summary, or `--json`. The exit status is 0 when every check passed, 1 when one failed.
+
+use std::io::{self, Write};
+
+use super::{
+    EXIT_CHECK_FAILED, EXIT_OK, Failure, VerifyArgs, key_ring, parse_ref, registry, selection,
+};
+use crate::verify::{Mode, Status, VerifyReport, VerifyRequest, verify};
+
+/// `verify --help` epilogue.
+pub(super) const AFTER_HELP: &str = "\
+Examples:
+  layercrypt verify oci:app-enc:v1                              (structure only, no keys)
+  layercrypt verify -k alice.pem oci:app-enc:v1                 (the keys open every layer)
+  layercrypt verify -k alice.pem --full oci-archive:app-enc.tar  (decrypt to nowhere, check all)
+  layercrypt verify --require-encrypted --layer -1 oci:app-enc:v1
+
+Without keys, encrypted layers must have valid public options and a wrapped key of a known
+scheme. With keys, every encrypted layer's key must unwrap (no layer data is read). --full also
+streams every selected layer: the blob must match its digest and size, the ciphertext its HMAC,
+the plaintext the digest the encrypting tool recorded (a difference is only a warning when the
+content still matches the config's diff_id: skopeo records the digest from before it
+recompressed), and the decompressed content the config's rootfs.diff_ids.
+
+Exit status: 0 every check passed; 1 a check failed (a plain layer under --require-encrypted,
+a layer no key opens, a missing or corrupt layer blob, a bad HMAC, a digest or diff_id
+mismatch); 2 verify could not run (bad usage, unreadable index or manifest, I/O error).
+Nothing is ever written.";
+
+/// Run `verify` and print its report; the exit status says whether every check passed.
+pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
+    let registry = registry(&args.keys.gpg, args.quiet || args.json)?;
+    let keys = if args.keys.any() {
+        Some(key_ring(&args.keys, args.verbose)?)
+    } else {
+        None
+    };
+    let request = VerifyRequest {
+        source: parse_ref(&args.source)?,
+        selection: selection(&args.selection)?,
+        keys,
+        full: args.full,
+        require_encrypted: args.require_encrypted,
+        jobs: args.jobs.map(usize::from),
+        registry,
+    };
+    let report = verify(&request)?;
+    if !args.quiet {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_report(&mut out, &report, args.quiet, args.verbose)?;
+    }
+    Ok(if report.ok {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    })
+}
+
+/// One line per checked layer (`ok`, `FAILED: reason`, `skipped: reason`) and a summary;
+/// `quiet` prints only failures.
+fn print_report(
+    out: &mut impl Write,
+    report: &VerifyReport,
+    quiet: bool,
+    verbose: bool,
+) -> io::Result<()> {
+    for image in &report.images {
+        for m in &image.manifests {
+            if let Some(reason) = &m.reason {
+                writeln!(
+                    out,
+                    "{}  {}  manifest {}  FAILED: {reason}",
+                    image.name,
+                    m.platform,
+                    m.digest.short()
+                )?;
+            }
+            for l in &m.layers {
+                let result = match (l.status, &l.reason) {
+                    (Status::Failed, r) => format!("FAILED: {}", r.as_deref().unwrap_or("")),
+                    (_, _) if quiet => continue,
+                    (Status::Skipped, r) => format!("skipped: {}", r.as_deref().unwrap_or("")),
+                    (Status::Ok, _) if verbose => {
+                        let checks: Vec<String> =
+                            l.checks.iter().map(ToString::to_string).collect();
+                        match &l.opened_with {
+                            Some(k) => format!("ok ({}; opened with {k})", checks.join(", ")),
+                            None => format!("ok ({})", checks.join(", ")),
+                        }
+                    }
+                    (Status::Ok, _) => "ok".to_string(),
+                };
+                writeln!(
+                    out,
+                    "{}  {}  layer {}  {}  {result}",
+                    image.name,
+                    m.platform,
+                    l.index,
+                    l.digest.short()
+                )?;
+            }
+        }
+    }
+    if quiet {
+        return Ok(());
+    }
+    let c = report.counts;
+    let depth = match report.mode {
+        Mode::Structure => "structure only, no keys given",
+        Mode::Unwrap => "layer keys unwrapped, no layer data read",
+        Mode::Full => "decrypted and checked: blob digests, HMACs, recorded digests, diff_ids",
+    };
+    writeln!(
+        out,
+        "{}: {} ok, {} failed, {} skipped ({depth})",
+        if report.ok { "verified" } else { "FAILED" },
+        c.ok,
+        c.failed,
+        c.skipped
+    )
+}
