@@ -15,6 +15,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "pgp")]
 use common::gpg::GpgHome;
 use common::*;
 use serde_json::Value;
@@ -386,6 +387,8 @@ fn refused_removals_change_nothing() {
 
 /// OpenPGP recipients are removed by key id, by fingerprint (through the GnuPG home) and by
 /// name; the JWE recipient of the same layers is untouched.
+// OpenPGP is a cargo feature (on by default).
+#[cfg(feature = "pgp")]
 #[test]
 fn remove_drops_pgp_recipients_by_key_id_and_name() {
     let home = GpgHome::with(&["alice.sec.gpg", "bob.pub.gpg"]);
@@ -699,6 +702,8 @@ fn unknown_schemes_are_kept_or_refused_never_dropped() {
 
 /// An OpenPGP recipient added to a JWE image opens it in skopeo (GnuPG home as skopeo's
 /// keyring); a PKCS#7 recipient added and removed again no longer does.
+// OpenPGP is a cargo feature (on by default).
+#[cfg(feature = "pgp")]
 #[test]
 fn add_pgp_and_remove_pkcs7_in_skopeo() {
     let home = GpgHome::with(&["alice.sec.gpg"]);
