@@ -251,6 +251,14 @@ pub fn unwrap(blob: &[u8], keys: &[PrivateKey]) -> Result<Zeroizing<Vec<u8>>, Jw
             if !key_fits(alg, prepared.curve, key.kind()) {
                 continue;
             }
+            // An RSAES-OAEP ciphertext is exactly as long as the modulus (RFC 8017 §7.1.2):
+            // any other length fails, so skip the private-key operation a hostile JWE with
+            // thousands of recipients would make us pay for each.
+            if let KeyKind::Rsa { bits } = key.kind()
+                && prepared.encrypted_key.len() != bits.div_ceil(8) as usize
+            {
+                continue;
+            }
             attempts += 1;
             match open(&jwe, &prepared, alg, content, der) {
                 Ok(plaintext) => return Ok(plaintext),
@@ -1290,6 +1298,21 @@ mod tests {
         assert_eq!(info.recipients[0].kid.as_deref(), Some("my-rsa-kid"));
         let jwk = PublicKey::from_bytes(&fixture("skopeo193-jwk-rsa-kid.pub.jwk")).unwrap();
         assert!(key_matches(&info.recipients[0], &jwk));
+    }
+
+    #[test]
+    fn rsa_ciphertexts_of_another_length_are_not_tried() {
+        let [rsa2048, .., rsa3072] = keys();
+        let blob = wrap(&[rsa2048.public_key()], OPTIONS).unwrap();
+        match unwrap(&blob, std::slice::from_ref(rsa3072)) {
+            Err(JweError::NoMatchingKey {
+                recipients: 1,
+                keys: 1,
+                attempts: 0,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(unwrap(&blob, std::slice::from_ref(rsa2048)).is_ok());
     }
 
     #[test]
