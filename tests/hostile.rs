@@ -29,7 +29,6 @@ const PGP_KEYS: &str = "org.opencontainers.image.enc.keys.pgp";
 const PKCS7_KEYS: &str = "org.opencontainers.image.enc.keys.pkcs7";
 const PUBOPTS: &str = "org.opencontainers.image.enc.pubopts";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
