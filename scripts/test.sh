@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh --test
 
+scripts/tools.sh && cargo deny --locked check --hide-inclusion-graph licenses bans sources
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets

@@ -509,6 +509,41 @@ mod tests {
         assert!(!format!("{a:?}").contains(&hex::encode(a.key().as_bytes())));
     }
 
+    #[test]
+    fn debug_never_shows_the_layer_key() {
+        // A key whose bytes are easy to spot in any rendering.
+        let key: Vec<u8> = (0u8..32)
+            .map(|i| i.wrapping_mul(37).wrapping_add(101))
+            .collect();
+        let secrets = LayerSecrets::from_parts(&key, &[9; NONCE_LEN]).unwrap();
+        let params = DecryptionParams {
+            secrets: secrets.clone(),
+            hmac: [0; HMAC_LEN],
+        };
+        let decimal = key
+            .iter()
+            .take(4)
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let b64 = crate::format::encode_base64(&key);
+        for text in [
+            format!("{secrets:?}"),
+            format!("{secrets:#?}"),
+            format!("{params:?}"),
+            format!("{:?}", secrets.key()),
+            format!("{:?}", secrets.private_options("sha256:x")),
+        ] {
+            assert!(text.contains("redacted"), "{text}");
+            assert!(
+                !text.contains(&hex::encode(&key[..8]))
+                    && !text.contains(&decimal)
+                    && !text.contains(&b64[..12]),
+                "{text}"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 

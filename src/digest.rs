@@ -92,13 +92,37 @@ impl Digest {
     }
 }
 
+/// Longest part of a refused digest string repeated in a message.
+const SHOWN_CHARS: usize = 100;
+
+/// A refused digest string as messages show it: cut at [`SHOWN_CHARS`] characters, with control
+/// characters escaped, so a hostile image cannot flood the terminal or send it escape
+/// sequences.
+fn shown(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(SHOWN_CHARS)
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    if s.chars().nth(SHOWN_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl FromStr for Digest {
     type Err = DigestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (alg, hex) = s
             .split_once(':')
-            .ok_or_else(|| DigestError::Malformed(s.to_string()))?;
+            .ok_or_else(|| DigestError::Malformed(shown(s)))?;
         let algorithm = match alg {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,
@@ -107,16 +131,16 @@ impl FromStr for Digest {
                     b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b)
                 }) =>
             {
-                return Err(DigestError::UnsupportedAlgorithm(s.to_string()));
+                return Err(DigestError::UnsupportedAlgorithm(shown(s)));
             }
-            _ => return Err(DigestError::Malformed(s.to_string())),
+            _ => return Err(DigestError::Malformed(shown(s))),
         };
         if hex.len() != algorithm.hex_len()
             || !hex
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(DigestError::BadEncoding(s.to_string()));
+            return Err(DigestError::BadEncoding(shown(s)));
         }
         Ok(Digest {
             algorithm,
@@ -342,6 +366,19 @@ mod tests {
             "blake3:abc".parse::<Digest>(),
             Err(DigestError::UnsupportedAlgorithm(_))
         ));
+    }
+
+    #[test]
+    fn refused_digests_are_shown_short_and_without_control_characters() {
+        let err = "sha256:\u{1b}]0;owned\u{7}\u{1b}[2J"
+            .parse::<Digest>()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains(r"\u{1b}]0;owned"), "{text}");
+        let long = format!("sha256:{}", "a".repeat(1 << 20));
+        let text = long.parse::<Digest>().unwrap_err().to_string();
+        assert!(text.len() < 300 && text.contains('…'), "{}", text.len());
     }
 
     fn read_all(data: &[u8], digest: Digest, size: u64) -> io::Result<Vec<u8>> {

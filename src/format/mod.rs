@@ -25,6 +25,11 @@ pub const PUBOPTS_ANNOTATION: &str = "org.opencontainers.image.enc.pubopts";
 /// The annotation naming an image in an OCI layout's `index.json`.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
+/// Most wrapped-key blobs one scheme's annotation may hold. Go writes one per scheme; more
+/// appear only when recipients are added to an encrypted layer by later runs. Every blob is
+/// tried with every fitting key, so a hostile annotation must not list thousands.
+pub const MAX_ENVELOPE_ENTRIES: usize = 64;
+
 /// Media type suffix of encrypted layers.
 pub const ENCRYPTED_SUFFIX: &str = "+encrypted";
 
@@ -153,6 +158,14 @@ pub enum EnvelopeError {
     /// No entries at all.
     #[error("the annotation holds no wrapped keys")]
     Empty,
+    /// More entries than [`MAX_ENVELOPE_ENTRIES`].
+    #[error(
+        "the annotation holds {count} wrapped keys, more than the {MAX_ENVELOPE_ENTRIES} allowed"
+    )]
+    TooMany {
+        /// How many entries it holds.
+        count: usize,
+    },
 }
 
 impl Envelope {
@@ -163,6 +176,10 @@ impl Envelope {
 
     /// Parse an annotation value. Empty entries (a stray comma) are skipped.
     pub fn parse(value: &str) -> Result<Envelope, EnvelopeError> {
+        let count = value.split(',').filter(|part| !part.is_empty()).count();
+        if count > MAX_ENVELOPE_ENTRIES {
+            return Err(EnvelopeError::TooMany { count });
+        }
         let mut entries = Vec::new();
         for (index, part) in value.split(',').enumerate() {
             if part.is_empty() {
@@ -254,6 +271,17 @@ mod tests {
             Err(EnvelopeError::BadBase64 { index: 1, .. })
         ));
         assert_eq!(Envelope::parse(""), Err(EnvelopeError::Empty));
+        let most = vec!["AAE="; MAX_ENVELOPE_ENTRIES].join(",");
+        assert_eq!(
+            Envelope::parse(&most).unwrap().entries().len(),
+            MAX_ENVELOPE_ENTRIES
+        );
+        assert_eq!(
+            Envelope::parse(&format!("{most},AAE=")),
+            Err(EnvelopeError::TooMany {
+                count: MAX_ENVELOPE_ENTRIES + 1
+            })
+        );
     }
 
     #[test]

@@ -47,8 +47,9 @@ impl fmt::Debug for PassphraseSource {
     }
 }
 
-/// A parsed `-k` argument.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed `-k` argument. `Debug` shows neither an inline passphrase nor a provider's
+/// arguments (which may be a token or a password).
+#[derive(Clone, PartialEq, Eq)]
 pub enum KeySpec {
     /// A key file, with an optional passphrase source.
     File {
@@ -64,6 +65,23 @@ pub enum KeySpec {
         /// The arguments after `provider:NAME:`, if any.
         args: Option<String>,
     },
+}
+
+impl fmt::Debug for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySpec::File { path, passphrase } => f
+                .debug_struct("File")
+                .field("path", path)
+                .field("passphrase", passphrase)
+                .finish(),
+            KeySpec::Provider { name, args } => f
+                .debug_struct("Provider")
+                .field("name", name)
+                .field("args", &args.as_ref().map(|_| "<redacted>"))
+                .finish(),
+        }
+    }
 }
 
 /// Why keys could not be loaded.
@@ -570,6 +588,23 @@ fn add_key_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_passphrases_or_provider_arguments() {
+        for (spec, secret) in [
+            ("k.pem:pass=hunter2-secret", "hunter2-secret"),
+            ("provider:kbs:token=hunter2-secret", "hunter2-secret"),
+        ] {
+            let parsed = KeySpec::parse(spec).unwrap();
+            let text = format!("{parsed:?} {parsed:#?}");
+            assert!(
+                text.contains("redacted") && !text.contains(secret),
+                "{text}"
+            );
+        }
+        let file = KeySpec::parse("k.pem:env=MY_VAR").unwrap();
+        assert!(format!("{file:?}").contains("MY_VAR"));
+    }
 
     #[test]
     fn parses_key_specs() {

@@ -46,6 +46,11 @@ const WRITE_ENC: &str = "A256GCM";
 /// josekit refuses RSA keys shorter than this, for encryption and decryption.
 const JOSEKIT_MIN_RSA_BITS: u32 = 2048;
 
+/// Most recipients one JWE may list, as for OpenPGP and PKCS#7: each is tried with every key
+/// of a fitting type, and an RSA try is a private-key operation, so a hostile JWE must not be
+/// able to ask for thousands of them.
+pub const MAX_RECIPIENTS: usize = 1000;
+
 const ALLOWED_ALGS: &str = "RSA-OAEP, RSA-OAEP-256, ECDH-ES+A128KW, ECDH-ES+A192KW, ECDH-ES+A256KW";
 const ALLOWED_ENCS: &str = "A128GCM, A192GCM, A256GCM, A128CBC-HS256, A192CBC-HS384, A256CBC-HS512";
 
@@ -244,6 +249,14 @@ pub fn unwrap(blob: &[u8], keys: &[PrivateKey]) -> Result<Zeroizing<Vec<u8>>, Jw
         for (key, der) in keys.iter().zip(&ders) {
             let Some(der) = der else { continue };
             if !key_fits(alg, prepared.curve, key.kind()) {
+                continue;
+            }
+            // An RSAES-OAEP ciphertext is exactly as long as the modulus (RFC 8017 §7.1.2):
+            // any other length fails, so skip the private-key operation a hostile JWE with
+            // thousands of recipients would make us pay for each.
+            if let KeyKind::Rsa { bits } = key.kind()
+                && prepared.encrypted_key.len() != bits.div_ceil(8) as usize
+            {
                 continue;
             }
             attempts += 1;
@@ -693,6 +706,12 @@ impl ParsedJwe {
             Some(Value::Array(list)) => {
                 if list.is_empty() {
                     return Err(JweError::Malformed("\"recipients\" is empty".into()));
+                }
+                if list.len() > MAX_RECIPIENTS {
+                    return Err(JweError::Malformed(format!(
+                        "\"recipients\" lists {} entries, more than {MAX_RECIPIENTS} recipients",
+                        list.len()
+                    )));
                 }
                 let entries = list
                     .iter()
@@ -1355,6 +1374,21 @@ mod tests {
     }
 
     #[test]
+    fn rsa_ciphertexts_of_another_length_are_not_tried() {
+        let [rsa2048, .., rsa3072] = keys();
+        let blob = wrap(&[rsa2048.public_key()], OPTIONS).unwrap();
+        match unwrap(&blob, std::slice::from_ref(rsa3072)) {
+            Err(JweError::NoMatchingKey {
+                recipients: 1,
+                keys: 1,
+                attempts: 0,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(unwrap(&blob, std::slice::from_ref(rsa2048)).is_ok());
+    }
+
+    #[test]
     fn wrong_keys_give_no_matching_key() {
         let blob = fixture("skopeo193-small-multi.jwe.json");
         let [rsa, p256, _, p521, _] = keys();
@@ -1523,6 +1557,17 @@ mod tests {
         let mut bad = jwe.clone();
         bad.insert("recipients".into(), serde_json::json!([]));
         malformed(&reencode(&bad), "\"recipients\" is empty");
+        // Thousands of recipients are refused before any key is tried (and `describe`, which
+        // parses the same way, refuses them too).
+        let one = serde_json::json!({"encrypted_key": jwe["encrypted_key"]});
+        let mut bad = jwe.clone();
+        bad.remove("encrypted_key");
+        bad.insert(
+            "recipients".into(),
+            Value::Array(vec![one; MAX_RECIPIENTS + 1]),
+        );
+        malformed(&reencode(&bad), "more than 1000 recipients");
+        assert!(describe(&reencode(&bad)).is_err());
     }
 
     #[test]

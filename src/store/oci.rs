@@ -29,6 +29,8 @@ pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const TEMP_PREFIX: &str = ".layercrypt-tmp-";
 /// Mode of published blobs and index files, as skopeo and umoci write them.
 const PUBLISHED_MODE: u32 = 0o644;
+/// Largest `oci-layout` file read (the real one is 30 bytes).
+const MAX_MARKER_SIZE: u64 = 64 * 1024;
 
 /// How a layout is locked while it is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,18 @@ fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
     root.join("blobs")
         .join(digest.algorithm().name())
         .join(digest.hex())
+}
+
+/// Open a file for reading only if it is a regular file: a FIFO would block the open (and
+/// the run) for ever, and a device such as `/dev/zero` delivers data without end.
+fn open_regular(path: &Path) -> io::Result<File> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    File::open(path)
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
@@ -144,7 +158,7 @@ fn open_verified(
     size: u64,
 ) -> Result<Box<dyn Read + Send + 'static>, StoreError> {
     let path = blob_path(root, digest);
-    let file = File::open(&path).map_err(|e| {
+    let file = open_regular(&path).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             StoreError::MissingBlob {
                 store: store.to_string(),
@@ -168,13 +182,23 @@ fn check_layout(root: &Path) -> Result<(), StoreError> {
         return Err(not_a_layout("it is not a directory"));
     }
     let marker = root.join(OCI_LAYOUT_FILE);
-    let content = match fs::read(&marker) {
-        Ok(c) => c,
+    let mut content = Vec::new();
+    match open_regular(&marker).and_then(|f| f.take(MAX_MARKER_SIZE + 1).read_to_end(&mut content))
+    {
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(not_a_layout("it has no `oci-layout` file"));
         }
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            return Err(not_a_layout("its `oci-layout` is not a regular file"));
+        }
         Err(e) => return Err(StoreError::io("reading", marker, e)),
-    };
+    }
+    if content.len() as u64 > MAX_MARKER_SIZE {
+        return Err(not_a_layout(&format!(
+            "its `oci-layout` is larger than {MAX_MARKER_SIZE} bytes"
+        )));
+    }
     check_marker(&content).map_err(|reason| not_a_layout(&reason))
 }
 
@@ -191,7 +215,7 @@ pub fn check_marker(content: &[u8]) -> Result<(), String> {
 }
 
 fn read_index_file(path: &Path) -> Result<Vec<u8>, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io("reading", path, e))?;
+    let file = open_regular(path).map_err(|e| StoreError::io("reading", path, e))?;
     let mut data = Vec::new();
     file.take(MAX_INDEX_SIZE + 1)
         .read_to_end(&mut data)
@@ -646,6 +670,36 @@ mod tests {
             OciLayout::open(tmp.path(), LockMode::Shared),
             Err(StoreError::NotALayout { .. })
         ));
+    }
+
+    #[test]
+    fn files_that_are_not_regular_files_are_refused_without_reading_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        make_layout(root);
+        let d = Digest::sha256(b"good");
+        // A FIFO would block `open`, /dev/zero would never end.
+        let status = std::process::Command::new("mkfifo")
+            .arg(blob_path(root, &d))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::os::unix::fs::symlink("/dev/zero", root.join("index.json.zero")).unwrap();
+        fs::rename(root.join("index.json.zero"), root.join(INDEX_FILE)).unwrap();
+        let layout = OciLayout::open(root, LockMode::Shared).unwrap();
+        let err = layout.open_blob(&d, 4).err().unwrap();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let err = layout.read_index().unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        drop(layout);
+        fs::remove_file(root.join(OCI_LAYOUT_FILE)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join(OCI_LAYOUT_FILE)).unwrap();
+        let err = OciLayout::open(root, LockMode::Shared).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        fs::remove_file(root.join(OCI_LAYOUT_FILE)).unwrap();
+        fs::write(root.join(OCI_LAYOUT_FILE), vec![b' '; 1 << 20]).unwrap();
+        let err = OciLayout::open(root, LockMode::Shared).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[test]
