@@ -407,24 +407,39 @@ fn report_result(result: Result<u8, Failure>) -> ExitCode {
     }
 }
 
+/// Print a diagnostic line (`error`, `hint`, `warning`, `note`) on stderr. Text that came from
+/// the input (reference names, archive entries, annotation values) may hold control
+/// characters; they are shown escaped so a hostile file cannot drive the terminal.
+pub(crate) fn diagnostic(kind: &str, text: &str) {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    eprintln!("{kind}: {shown}");
+}
+
 /// Print a failure as `error:` (and `hint:`) and give its exit status.
 fn report(failure: Failure) -> ExitCode {
     match failure {
         Failure::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_OK),
         Failure::Stdout(e) => {
-            eprintln!("error: writing to stdout: {e}");
+            diagnostic("error", &format!("writing to stdout: {e}"));
             ExitCode::from(EXIT_ERROR)
         }
         Failure::Lib(e) => {
-            eprintln!("error: {e}");
+            diagnostic("error", &e.to_string());
             if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
+                diagnostic("hint", &hint);
             }
             ExitCode::from(EXIT_ERROR)
         }
         Failure::Usage(message, hint) => {
-            eprintln!("error: {message}");
-            eprintln!("hint: {hint}");
+            diagnostic("error", &message);
+            diagnostic("hint", &hint);
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -587,7 +602,7 @@ fn registry(gpg: &GpgArgs, quiet: bool) -> Result<Registry, Error> {
     let registry = Registry::new(&Environment::from_process(gpg.gpg_homedir.clone()))?;
     if !quiet {
         for w in registry.warnings() {
-            eprintln!("warning: {w}");
+            diagnostic("warning", w);
         }
     }
     Ok(registry)
@@ -667,7 +682,7 @@ fn run_request(request: &Request, common: &CommonArgs) -> Result<Report, Error> 
     let quiet = common.quiet;
     let verbose = common.verbose;
     let events = move |event: Event| match event {
-        Event::Warning(w) if !quiet => eprintln!("warning: {w}"),
+        Event::Warning(w) if !quiet => diagnostic("warning", &w),
         Event::Detail(d) if verbose => eprintln!("note: {d}"),
         _ => {}
     };

@@ -27,7 +27,7 @@ use crate::format::{
     DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ENC_ANNOTATION_PREFIX, OCI_CONFIG,
     OCI_INDEX, OCI_MANIFEST, PUBOPTS_ANNOTATION, REF_NAME_ANNOTATION, encode_base64,
 };
-use crate::image::{Descriptor, Image, Node, TopIndex, load_node, reachable};
+use crate::image::{Descriptor, GraphBudget, Image, Node, TopIndex, load_node_within, reachable};
 use crate::keywrap::{Recipient, Registry, wrap_for};
 use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
 use crate::store::oci::LockMode;
@@ -524,18 +524,21 @@ pub fn load_images(
     reference: Option<&str>,
 ) -> Result<Vec<Image>, Error> {
     let mut images = Vec::new();
+    let mut total = GraphBudget::store_wide();
     for (position, entry) in top.entries.iter().enumerate() {
         let ref_name = entry.ref_name();
         if reference.is_some() && ref_name.as_deref() != reference {
             continue;
         }
-        let root = load_node(store, entry.clone(), 0).map_err(|e| {
-            let image = match &ref_name {
-                Some(r) => format!("{}:{r}", store.name()),
-                None => format!("{}@{}", store.name(), entry.digest),
-            };
-            Error::image(image, e)
-        })?;
+        let image_name = || match &ref_name {
+            Some(r) => format!("{}:{r}", store.name()),
+            None => format!("{}@{}", store.name(), entry.digest),
+        };
+        // Each image within its own budget, and all of them within the store's.
+        let mut budget = GraphBudget::new();
+        let root = load_node_within(store, entry.clone(), 0, &mut budget)
+            .and_then(|root| total.absorb(&budget, "image", entry).map(|()| root))
+            .map_err(|e| Error::image(image_name(), e))?;
         images.push(Image {
             position,
             ref_name,
@@ -769,7 +772,9 @@ impl Execution<'_> {
                 if !recipients.is_empty() {
                     let wrapped = wrap_for(self.registry, &recipients, &options.options)
                         .map_err(|e| layer_err(LayerError::Wrap(e)))?;
-                    edited.append(wrapped);
+                    edited
+                        .append(wrapped)
+                        .map_err(|e| layer_err(LayerError::Rekey(e)))?;
                 }
                 let mut annotations = edited.annotations;
                 annotations.extend(other.iter().cloned());

@@ -29,6 +29,13 @@ pub const MAX_GRAPH_NODES: usize = 1024;
 /// hundred bytes per layer descriptor. Four times the largest single manifest.
 pub const MAX_GRAPH_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Most indexes and manifests loaded for all the images of one store together (an
+/// `index.json` may list many images, or one heavy image many times).
+pub const MAX_STORE_GRAPH_NODES: usize = 16 * MAX_GRAPH_NODES;
+
+/// Most bytes of index, manifest and config JSON loaded for all the images of one store.
+pub const MAX_STORE_GRAPH_BYTES: u64 = 16 * MAX_GRAPH_BYTES;
+
 /// Go's field order for an OCI descriptor, used to place members that are added.
 pub const DESCRIPTOR_FIELDS_BEFORE_ANNOTATIONS: &[&str] = &["mediaType", "digest", "size", "urls"];
 
@@ -79,16 +86,52 @@ pub enum ImageError {
 /// What loading one image's graph has used so far, checked against [`MAX_GRAPH_NODES`] and
 /// [`MAX_GRAPH_BYTES`]. One budget can be carried across the images of a store, so that an
 /// `index.json` listing one image a thousand times is bounded as a whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GraphBudget {
     nodes: usize,
     bytes: u64,
+    max_nodes: usize,
+    max_bytes: u64,
+}
+
+impl Default for GraphBudget {
+    fn default() -> Self {
+        GraphBudget::new()
+    }
 }
 
 impl GraphBudget {
-    /// A budget with nothing spent.
+    /// A budget for one image, with nothing spent.
     pub fn new() -> GraphBudget {
-        GraphBudget::default()
+        GraphBudget {
+            nodes: 0,
+            bytes: 0,
+            max_nodes: MAX_GRAPH_NODES,
+            max_bytes: MAX_GRAPH_BYTES,
+        }
+    }
+
+    /// A budget for every image of a store ([`MAX_STORE_GRAPH_NODES`],
+    /// [`MAX_STORE_GRAPH_BYTES`]), with nothing spent.
+    pub fn store_wide() -> GraphBudget {
+        GraphBudget {
+            nodes: 0,
+            bytes: 0,
+            max_nodes: MAX_STORE_GRAPH_NODES,
+            max_bytes: MAX_STORE_GRAPH_BYTES,
+        }
+    }
+
+    /// Charge what `image` spent to this (store-wide) budget.
+    pub fn absorb(
+        &mut self,
+        image: &GraphBudget,
+        what: &'static str,
+        desc: &Descriptor,
+    ) -> Result<(), ImageError> {
+        self.nodes += image.nodes;
+        self.bytes = self.bytes.saturating_add(image.bytes);
+        self.check(what, desc)
     }
 
     /// Account for the blob of `desc`, just read (so within [`MAX_MANIFEST_SIZE`]); `node` is
@@ -99,24 +142,29 @@ impl GraphBudget {
         desc: &Descriptor,
         node: bool,
     ) -> Result<(), ImageError> {
+        if node {
+            self.nodes += 1;
+        }
+        self.bytes = self.bytes.saturating_add(desc.size);
+        self.check(what, desc)
+    }
+
+    fn check(&self, what: &'static str, desc: &Descriptor) -> Result<(), ImageError> {
         let too_large = |limit: String| ImageError::GraphTooLarge {
             what,
             digest: desc.digest.clone(),
             limit,
         };
-        if node {
-            self.nodes += 1;
-            if self.nodes > MAX_GRAPH_NODES {
-                return Err(too_large(format!(
-                    "{MAX_GRAPH_NODES} indexes and manifests"
-                )));
-            }
+        if self.nodes > self.max_nodes {
+            return Err(too_large(format!(
+                "{} indexes and manifests",
+                self.max_nodes
+            )));
         }
-        self.bytes = self.bytes.saturating_add(desc.size);
-        if self.bytes > MAX_GRAPH_BYTES {
+        if self.bytes > self.max_bytes {
             return Err(too_large(format!(
                 "{} MiB of index, manifest and config JSON",
-                MAX_GRAPH_BYTES >> 20
+                self.max_bytes >> 20
             )));
         }
         Ok(())
@@ -751,7 +799,21 @@ mod tests {
         let mut budget = GraphBudget::new();
         let half = blobs.index(&vec![&m; MAX_GRAPH_NODES / 2]);
         load_node_within(&blobs, half.clone(), 0, &mut budget).unwrap();
-        assert!(load_node_within(&blobs, half, 0, &mut budget).is_err());
+        assert!(load_node_within(&blobs, half.clone(), 0, &mut budget).is_err());
+
+        // The store-wide budget bounds many images that each fit their own.
+        let mut total = GraphBudget::store_wide();
+        let mut absorbed = 0;
+        let err = loop {
+            let mut one = GraphBudget::new();
+            load_node_within(&blobs, half.clone(), 0, &mut one).unwrap();
+            match total.absorb(&one, "image", &half) {
+                Ok(()) => absorbed += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, ImageError::GraphTooLarge { .. }));
+        assert_eq!(absorbed, MAX_STORE_GRAPH_NODES / (MAX_GRAPH_NODES / 2 + 1));
     }
 
     #[test]

@@ -1030,3 +1030,22 @@ fn layout_files_that_are_not_regular_files_are_refused() {
         |l| fifo(&l.blob_path(&layer_digest(l, 1))),
     );
 }
+
+/// Names that come from the input are shown with control characters escaped, so a hostile
+/// reference or file cannot drive the terminal through an error message.
+#[test]
+fn control_characters_in_errors_are_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = tmp.path().join("evil\u{1b}[31mred");
+    let out = common::layercrypt()
+        .arg("inspect")
+        .arg(format!("oci:{}", name.display()))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains('\u{1b}'), "raw escape in: {err:?}");
+    assert!(err.contains("\\u{1b}[31mred"), "{err:?}");
+}

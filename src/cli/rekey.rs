@@ -103,9 +103,9 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
                 done.push(report);
             }
             Err(e) => {
-                eprintln!("error: {image}: {e}");
+                super::diagnostic("error", &format!("{image}: {e}"));
                 if let Some(hint) = e.hint() {
-                    eprintln!("hint: {hint}");
+                    super::diagnostic("hint", &hint);
                 }
                 failed.push((image.clone(), e.to_string()));
             }

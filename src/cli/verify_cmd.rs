@@ -49,7 +49,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
     let report = verify(&request)?;
     if !args.quiet {
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            super::diagnostic("warning", w);
         }
     }
     let mut out = io::stdout().lock();

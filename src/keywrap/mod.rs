@@ -789,6 +789,17 @@ pub enum RekeyError {
         /// Why.
         reason: RemoveError,
     },
+    /// Adding would put more wrapped keys in one annotation than readers accept.
+    #[error(
+        "adding would give {annotation} {count} wrapped keys, more than the {} readers accept; use --set to wrap once for every recipient",
+        crate::format::MAX_ENVELOPE_ENTRIES
+    )]
+    TooManyEntries {
+        /// The annotation.
+        annotation: String,
+        /// How many entries it would hold.
+        count: usize,
+    },
     /// The removals would leave nobody able to open the layer.
     #[error("removing {} would leave it with no recipient at all", specs.join(", "))]
     NoneLeft {
@@ -810,16 +821,28 @@ pub struct EditedKeys {
 impl EditedKeys {
     /// Append blobs wrapped for more recipients (`wrap_for` output) to their schemes'
     /// annotations, as `,base64(blob)`, creating the annotations that do not exist yet.
-    pub fn append(&mut self, wrapped: Vec<(String, String)>) {
+    ///
+    /// Fails when a scheme's annotation would hold more than
+    /// [`MAX_ENVELOPE_ENTRIES`](crate::format::MAX_ENVELOPE_ENTRIES) wrapped keys, which no
+    /// reader (this one included) would accept.
+    pub fn append(&mut self, wrapped: Vec<(String, String)>) -> Result<(), RekeyError> {
         for (key, value) in wrapped {
             match self.annotations.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, existing)) => {
+                    let count = existing.split(',').count() + value.split(',').count();
+                    if count > crate::format::MAX_ENVELOPE_ENTRIES {
+                        return Err(RekeyError::TooManyEntries {
+                            annotation: key,
+                            count,
+                        });
+                    }
                     existing.push(',');
                     existing.push_str(&value);
                 }
                 None => self.annotations.push((key, value)),
             }
         }
+        Ok(())
     }
 }
 
@@ -1026,5 +1049,30 @@ mod tests {
             JsonObject::parse(br#"{"org.opencontainers.image.enc.keys.future":"AAE="}"#).unwrap();
         let err = unwrap_layer(&registry, &other, &keys).unwrap_err();
         assert!(err.to_string().contains("future"), "{err}");
+    }
+
+    #[test]
+    fn appending_refuses_more_wrapped_keys_than_readers_accept() {
+        let key = "org.opencontainers.image.enc.keys.jwe".to_string();
+        let full = vec!["AAE="; crate::format::MAX_ENVELOPE_ENTRIES - 1].join(",");
+        let mut edited = EditedKeys {
+            annotations: vec![(key.clone(), full)],
+            removed: Vec::new(),
+        };
+        edited.append(vec![(key.clone(), "AAI=".into())]).unwrap();
+        let err = edited
+            .append(vec![(key.clone(), "AAM=".into())])
+            .unwrap_err();
+        assert!(
+            matches!(err, RekeyError::TooManyEntries { count, .. } if count == crate::format::MAX_ENVELOPE_ENTRIES + 1)
+        );
+        // A scheme without an annotation yet gets a new one.
+        edited
+            .append(vec![(
+                "org.opencontainers.image.enc.keys.pgp".into(),
+                "AAQ=".into(),
+            )])
+            .unwrap();
+        assert_eq!(edited.annotations.len(), 2);
     }
 }
