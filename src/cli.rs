@@ -439,7 +439,7 @@ fn report(failure: Failure) -> ExitCode {
         }
         Failure::Usage(message, hint) => {
             diagnostic("error", &message);
-            diagnostic("hint", &hint);
+            diagnostic("hint", hint);
             ExitCode::from(EXIT_ERROR)
         }
     }
