@@ -844,6 +844,21 @@ fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Re
     Ok(())
 }
 
+/// A layer media type short enough for a table column (`tar+gzip+encrypted`,
+/// `rootfs.diff.tar.gzip` for Docker, `wasm`); `--json` has the full one.
+fn short_media_type(media_type: &str) -> &str {
+    const PREFIXES: &[&str] = &[
+        "application/vnd.oci.image.layer.v1.",
+        "application/vnd.oci.image.layer.",
+        "application/vnd.docker.image.",
+        "application/vnd.wasm.content.layer.v1+",
+    ];
+    PREFIXES
+        .iter()
+        .find_map(|p| media_type.strip_prefix(p))
+        .unwrap_or(media_type)
+}
+
 fn print_inspect(out: &mut impl Write, report: &InspectReport) -> io::Result<()> {
     for (i, image) in report.images.iter().enumerate() {
         if i > 0 {
@@ -861,6 +876,7 @@ fn print_inspect(out: &mut impl Write, report: &InspectReport) -> io::Result<()>
             "#".into(),
             "DIGEST".into(),
             "SIZE".into(),
+            "TYPE".into(),
             "ENCRYPTION".into(),
             "RECIPIENTS".into(),
         ]];
@@ -883,28 +899,31 @@ fn print_inspect(out: &mut impl Write, report: &InspectReport) -> io::Result<()>
                     l.index.to_string(),
                     l.digest.short(),
                     l.size.to_string(),
+                    short_media_type(&l.media_type).to_string(),
                     encryption,
                     recipients.join(", "),
                 ]);
             }
         }
-        let widths: Vec<usize> = (0..6)
+        let widths: Vec<usize> = (0..7)
             .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         for row in &rows {
             let line = format!(
-                "  {:<w0$}  {:>w1$}  {:<w2$}  {:>w3$}  {:<w4$}  {}",
+                "  {:<w0$}  {:>w1$}  {:<w2$}  {:>w3$}  {:<w4$}  {:<w5$}  {}",
                 row[0],
                 row[1],
                 row[2],
                 row[3],
                 row[4],
                 row[5],
+                row[6],
                 w0 = widths[0],
                 w1 = widths[1],
                 w2 = widths[2],
                 w3 = widths[3],
                 w4 = widths[4],
+                w5 = widths[5],
             );
             writeln!(out, "{}", line.trim_end())?;
         }
@@ -926,5 +945,30 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn media_types_are_shortened_for_the_table() {
+        for (full, short) in [
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+                "tar+gzip+encrypted",
+            ),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar",
+                "nondistributable.v1.tar",
+            ),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "rootfs.diff.tar.gzip",
+            ),
+            ("application/vnd.wasm.content.layer.v1+wasm", "wasm"),
+            (
+                "application/vnd.in-toto+json",
+                "application/vnd.in-toto+json",
+            ),
+        ] {
+            assert_eq!(short_media_type(full), short);
+        }
     }
 }

@@ -1022,12 +1022,15 @@ fn inspect_names_schemes_and_recipients() {
                 "#",
                 "DIGEST",
                 "SIZE",
+                "TYPE",
                 "ENCRYPTION",
                 "RECIPIENTS"
             ],
         "{table}"
     );
     assert!(lines[2].ends_with(" -"), "layer 0 is plain: {table}");
+    assert!(lines[2].contains(" tar+gzip "), "{table}");
+    assert!(lines[4].contains(" tar+gzip+encrypted "), "{table}");
     assert!(
         lines[4].contains(&format!("jwe[ECDH-ES+A256KW P-384 kid={thumbprint}]")),
         "{table}"
