@@ -1291,36 +1291,11 @@ fn docker_schema2_manifests_become_oci_when_encrypted() {
 /// source digest even when it recompressed); a mismatch is reported, not fatal.
 #[test]
 fn a_recorded_digest_that_differs_is_a_warning() {
-    use base64::Engine as _;
-    use layercrypt::cipher::{Encryptor, LayerSecrets, public_options};
-    let b64 = base64::engine::general_purpose::STANDARD;
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture_copy("plain", tmp.path());
     let layout = Layout(dir.clone());
-    let plain_layer = layout.layers("v1")[2]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut data = layout.blob(&plain_layer);
-    let secrets = LayerSecrets::generate().unwrap();
-    let mut e = Encryptor::new(&secrets);
-    e.apply(&mut data);
-    let hmac = e.finish();
     let recorded = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    let private = secrets.private_options(recorded).to_json();
-    let pubkey =
-        layercrypt::keys::PublicKey::from_bytes(&fs::read(key("rsa2048.pub.pem")).unwrap())
-            .unwrap();
-    let jwe = b64
-        .encode(layercrypt::keywrap::jwe::wrap(std::slice::from_ref(&pubkey), &private).unwrap());
-    let pubopts = b64.encode(public_options(hmac).to_json());
-    layout.replace_layer("v1", 2, &data);
-    layout.edit_manifest("v1", |m| {
-        let l = &mut m["layers"][2];
-        l["mediaType"] = Value::from("application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
-        l["annotations"]["org.opencontainers.image.enc.keys.jwe"] = Value::from(jwe);
-        l["annotations"]["org.opencontainers.image.enc.pubopts"] = Value::from(pubopts);
-    });
+    let plain_layer = encrypt_layer_recording(&layout, "v1", 2, recorded);
     let out = layercrypt()
         .args(["decrypt", "-k", &key("rsa2048.pem")])
         .arg(oci(&dir, "v1"))

@@ -258,3 +258,42 @@ pub fn oci(path: &Path, reference: &str) -> String {
 pub fn plain_digest(reference: &str) -> Value {
     Layout(testdata("images/plain")).entry(reference)["digest"].clone()
 }
+
+/// Encrypt layer `index` of the single-manifest image `reference` by hand, for the rsa2048
+/// test key, recording `recorded` as the plaintext digest in its private options (as skopeo
+/// does when it recompressed, so the record differs from the decrypted blob). Returns the
+/// digest of the plaintext layer.
+pub fn encrypt_layer_recording(
+    layout: &Layout,
+    reference: &str,
+    index: usize,
+    recorded: &str,
+) -> String {
+    use base64::Engine as _;
+    use layercrypt::cipher::{Encryptor, LayerSecrets, public_options};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let plain_layer = layout.layers(reference)[index]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut data = layout.blob(&plain_layer);
+    let secrets = LayerSecrets::generate().unwrap();
+    let mut e = Encryptor::new(&secrets);
+    e.apply(&mut data);
+    let hmac = e.finish();
+    let private = secrets.private_options(recorded).to_json();
+    let pubkey =
+        layercrypt::keys::PublicKey::from_bytes(&fs::read(key("rsa2048.pub.pem")).unwrap())
+            .unwrap();
+    let jwe = b64
+        .encode(layercrypt::keywrap::jwe::wrap(std::slice::from_ref(&pubkey), &private).unwrap());
+    let pubopts = b64.encode(public_options(hmac).to_json());
+    layout.replace_layer(reference, index, &data);
+    layout.edit_manifest(reference, |m| {
+        let l = &mut m["layers"][index];
+        l["mediaType"] = Value::from("application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
+        l["annotations"]["org.opencontainers.image.enc.keys.jwe"] = Value::from(jwe);
+        l["annotations"]["org.opencontainers.image.enc.pubopts"] = Value::from(pubopts);
+    });
+    plain_layer
+}
