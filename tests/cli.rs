@@ -1338,3 +1338,47 @@ fn a_file_that_is_no_key_says_what_it_is() {
         );
     }
 }
+
+/// A layout another process is rewriting (its directory locked) is refused with a clear
+/// message, and nothing changes; readers (`inspect`) are refused too rather than seeing a
+/// half-made image. The lock is held here the way a running layercrypt holds it.
+#[test]
+fn a_layout_being_rewritten_elsewhere_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy("plain", tmp.path());
+    let before = snapshot(&dir);
+    let lock = fs::File::open(&dir).unwrap();
+    lock.try_lock().unwrap();
+    for args in [
+        vec![
+            "encrypt".to_string(),
+            "-r".into(),
+            format!("jwe:{}", key("rsa2048.pub.pem")),
+        ],
+        vec!["inspect".to_string()],
+    ] {
+        let out = layercrypt()
+            .args(&args)
+            .arg(oci(&dir, "v1"))
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr_of(&out);
+        assert!(err.contains("another layercrypt process"), "{err}");
+        assert!(err.contains("hint: "), "{err}");
+    }
+    drop(lock);
+    assert_eq!(snapshot(&dir), before);
+    // Once the lock is released the same run succeeds.
+    layercrypt()
+        .args([
+            "encrypt",
+            "-q",
+            "-r",
+            &format!("jwe:{}", key("rsa2048.pub.pem")),
+        ])
+        .arg(oci(&dir, "v1"))
+        .assert()
+        .success();
+}

@@ -94,11 +94,44 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("syncing", path, e))
 }
 
+/// Remove the temporary files a killed run left in a layout (`index.json` and blob
+/// temporaries, all named `.layercrypt-tmp-*`). Only called with the exclusive lock held, so
+/// no other layercrypt process can be writing them; returns what was removed.
+fn remove_stale_temporaries(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.to_path_buf()];
+    if let Ok(algorithms) = fs::read_dir(root.join("blobs")) {
+        dirs.extend(
+            algorithms
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir()),
+        );
+    }
+    let mut removed = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && entry.file_type().is_ok_and(|t| t.is_file());
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
 impl OciLayout {
-    /// Open the layout at `root` and lock it.
+    /// Open the layout at `root` and lock it. With an exclusive lock, temporary files that
+    /// an interrupted run left behind are removed first.
     pub fn open(root: &Path, mode: LockMode) -> Result<OciLayout, StoreError> {
         check_layout(root)?;
         let lock = lock_dir(root, mode)?;
+        if mode == LockMode::Exclusive {
+            remove_stale_temporaries(root);
+        }
         Ok(OciLayout {
             root: root.to_path_buf(),
             name: format!("oci:{}", root.display()),
@@ -267,6 +300,7 @@ impl OciLayoutWriter {
             Ok(meta) if meta.is_dir() && is_layout(target) => {
                 check_layout(target)?;
                 let lock = lock_dir(target, LockMode::Exclusive)?;
+                remove_stale_temporaries(target);
                 Ok(OciLayoutWriter {
                     name,
                     target: target.to_path_buf(),
@@ -610,6 +644,31 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(before.len(), after.len());
+    }
+
+    #[test]
+    fn a_later_run_removes_what_a_killed_one_left() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let leftovers = [
+            tmp.path().join(".layercrypt-tmp-index"),
+            tmp.path().join("blobs/sha256/.layercrypt-tmp-blob"),
+        ];
+        for l in &leftovers {
+            fs::write(l, b"plaintext a killed run was writing").unwrap();
+        }
+        let keep = tmp.path().join("blobs/sha256/unrelated");
+        fs::write(&keep, b"x").unwrap();
+        // A reader changes nothing.
+        drop(OciLayout::open(tmp.path(), LockMode::Shared).unwrap());
+        assert!(leftovers.iter().all(|l| l.exists()));
+        drop(OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap());
+        assert!(leftovers.iter().all(|l| !l.exists()));
+        assert!(keep.exists());
+        // So does a writer into an existing layout.
+        fs::write(&leftovers[1], b"again").unwrap();
+        drop(OciLayoutWriter::open(tmp.path()).unwrap());
+        assert!(!leftovers[1].exists());
     }
 
     #[test]
