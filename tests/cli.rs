@@ -1224,16 +1224,9 @@ fn docker_schema2_manifests_become_oci_when_encrypted() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture_copy("plain", tmp.path());
     let layout = Layout(dir.clone());
-    layout.edit_manifest("v1", |m| {
-        m["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.v2+json");
-        m["config"]["mediaType"] = Value::from("application/vnd.docker.container.image.v1+json");
-        for l in m["layers"].as_array_mut().unwrap() {
-            l["mediaType"] = Value::from("application/vnd.docker.image.rootfs.diff.tar.gzip");
-        }
-    });
+    layout.edit_manifest("v1", to_docker_schema2);
     let mut index = layout.index();
-    index["manifests"][0]["mediaType"] =
-        Value::from("application/vnd.docker.distribution.manifest.v2+json");
+    index["manifests"][0]["mediaType"] = Value::from(DOCKER_MANIFEST);
     fs::write(dir.join("index.json"), mkimage::go_json(&index)).unwrap();
 
     let enc = tmp.path().join("enc");

@@ -542,16 +542,10 @@ fn shared_layers_are_encrypted_once_and_docker_lists_become_oci_indexes() {
     list["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.list.v2+json");
     for child in list["manifests"].as_array_mut().unwrap() {
         let mut m = layout.json(child["digest"].as_str().unwrap());
-        m["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.v2+json");
-        m["config"]["mediaType"] = Value::from("application/vnd.docker.container.image.v1+json");
-        for l in m["layers"].as_array_mut().unwrap() {
-            if l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip" {
-                l["mediaType"] = Value::from("application/vnd.docker.image.rootfs.diff.tar.gzip");
-            }
-        }
+        to_docker_schema2(&mut m);
         let bytes = mkimage::go_json(&m);
         fs::write(layout.blob_path(&digest_of(&bytes)), &bytes).unwrap();
-        child["mediaType"] = Value::from("application/vnd.docker.distribution.manifest.v2+json");
+        child["mediaType"] = Value::from(DOCKER_MANIFEST);
         child["digest"] = Value::from(digest_of(&bytes));
         child["size"] = Value::from(bytes.len());
     }

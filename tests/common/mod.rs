@@ -297,3 +297,18 @@ pub fn encrypt_layer_recording(
     });
     plain_layer
 }
+
+/// Docker schema 2 manifest media type.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Rewrite an OCI image manifest as Docker schema 2: its media type, the config's, and every
+/// gzip layer's (zstd layers have no Docker type and stay OCI, as Docker itself writes them).
+pub fn to_docker_schema2(manifest: &mut Value) {
+    manifest["mediaType"] = Value::from(DOCKER_MANIFEST);
+    manifest["config"]["mediaType"] = Value::from("application/vnd.docker.container.image.v1+json");
+    for l in manifest["layers"].as_array_mut().unwrap() {
+        if l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip" {
+            l["mediaType"] = Value::from("application/vnd.docker.image.rootfs.diff.tar.gzip");
+        }
+    }
+}
