@@ -1,20 +1,21 @@
 //! The engine: open the stores a request names, load the images, build the plan, and execute
 //! it.
 //!
-//! Execution streams every selected layer once, in parallel (rayon), through a fixed-size
-//! buffer: the source digest is verified as it is read, the cipher and HMAC run in place, and
-//! the output blob is hashed as it is written. Decrypted data is published only after the HMAC
-//! and the source digest have been verified at the end of the stream. Then manifests and
-//! indexes are rewritten bottom-up (only those whose content changed), blobs the destination
-//! lacks are copied, and the top-level index is committed last. Blobs the old index referenced
-//! and the new one does not (the plaintext of an image encrypted in place, say) are removed
-//! after the commit.
+//! Execution streams every selected layer once, layers in parallel (rayon), and each large layer
+//! through a three-stage pipeline of its own (`engine/pipeline.rs`): the source digest is verified
+//! as it is read, the cipher and HMAC run in place, and the output blob is hashed as it is written,
+//! each stage on its own thread, through a fixed set of buffers. Decrypted data is published only
+//! after the HMAC and the source digest have been verified at the end of the stream. Then manifests
+//! and indexes are rewritten bottom-up (only those whose content changed), blobs the destination
+//! lacks are copied, and the top-level index is committed last. Blobs the old index referenced and
+//! the new one does not (the plaintext of an image encrypted in place, say) are removed after the
+//! commit.
 //!
 //! Nothing is written before the plan exists; an error at any point leaves the destination as
 //! it was.
 
 use std::collections::HashSet;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -33,7 +34,9 @@ use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, S
 use crate::store::oci::LockMode;
 use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter};
 
-/// Size of the buffer each worker streams a layer through.
+mod pipeline;
+
+/// Size of the buffers a layer is streamed through.
 pub const CHUNK_SIZE: usize = 1024 * 1024;
 
 /// A request to encrypt or decrypt images.
@@ -848,7 +851,7 @@ impl Execution<'_> {
     fn stream(
         &self,
         job: &Job,
-        mut transform: impl FnMut(&mut [u8]),
+        mut transform: impl FnMut(&mut [u8]) + Send,
     ) -> Result<Box<dyn crate::store::BlobSink + '_>, LayerError> {
         let digest = &job.source.digest;
         let mut reader = self
@@ -859,23 +862,18 @@ impl Execution<'_> {
             .dest
             .create_blob(crate::digest::Algorithm::Sha256)
             .map_err(LayerError::Store)?;
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        loop {
-            let n = read_full(&mut reader, &mut buf).map_err(|e| {
-                LayerError::Store(StoreError::from_blob_read(self.source.name(), digest, e))
-            })?;
-            if n == 0 {
-                break;
-            }
-            transform(&mut buf[..n]);
-            sink.write_all(&buf[..n]).map_err(|e| {
-                LayerError::Store(StoreError::io(
+        pipeline::pump(&mut *reader, &mut *sink, job.source.size, &mut transform).map_err(|e| {
+            match e {
+                pipeline::PumpError::Read(e) => {
+                    LayerError::Store(StoreError::from_blob_read(self.source.name(), digest, e))
+                }
+                pipeline::PumpError::Write(e) => LayerError::Store(StoreError::io(
                     "writing to",
                     self.dest.name().to_string(),
                     e,
-                ))
-            })?;
-        }
+                )),
+            }
+        })?;
         Ok(sink)
     }
 
@@ -1064,16 +1062,18 @@ impl Execution<'_> {
         missing.par_iter().try_for_each(|desc| {
             let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
             let mut sink = self.dest.create_blob(desc.digest.algorithm())?;
-            let mut buf = vec![0u8; CHUNK_SIZE.min(desc.size.max(1) as usize)];
-            loop {
-                let n = read_full(&mut reader, &mut buf)
-                    .map_err(|e| StoreError::from_blob_read(self.source.name(), &desc.digest, e))?;
-                if n == 0 {
-                    break;
-                }
-                sink.write_all(&buf[..n])
-                    .map_err(|e| StoreError::io("writing to", self.dest.name().to_string(), e))?;
-            }
+            // Reading verifies the source digest and writing hashes the copy: two hashes that
+            // the pipeline runs on two threads for a large blob.
+            pipeline::pump(&mut *reader, &mut *sink, desc.size, &mut |_| {}).map_err(
+                |e| match e {
+                    pipeline::PumpError::Read(e) => {
+                        StoreError::from_blob_read(self.source.name(), &desc.digest, e)
+                    }
+                    pipeline::PumpError::Write(e) => {
+                        StoreError::io("writing to", self.dest.name().to_string(), e)
+                    }
+                },
+            )?;
             sink.commit()?;
             (self.events)(Event::Detail(format!("copied {}", desc.digest)));
             Ok::<(), StoreError>(())

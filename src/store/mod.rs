@@ -12,6 +12,7 @@
 //! atomically and last, so an interrupted run leaves the old image or the new one; a writer
 //! dropped without `commit` removes everything it added.
 
+mod direct;
 pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tempfile::{NamedTempFile, TempDir};
 
+use super::direct::FastWriter;
 use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
 use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
 
@@ -477,9 +478,15 @@ impl StoreWriter for OciLayoutWriter {
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
             .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
+        let file = temp
+            .as_file()
+            .try_clone()
+            .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
+        let out = FastWriter::new(file, temp.path());
         Ok(Box::new(OciBlobSink {
             writer: self,
             temp,
+            out,
             hasher: Hasher::new(algorithm),
             size: 0,
         }))
@@ -552,21 +559,24 @@ impl Drop for OciLayoutWriter {
 /// A blob being written into an OCI layout.
 struct OciBlobSink<'a> {
     writer: &'a OciLayoutWriter,
+    /// Names the file, and removes it unless it is published.
     temp: NamedTempFile,
+    /// Writes it (past the page cache when it is large).
+    out: FastWriter,
     hasher: Hasher,
     size: u64,
 }
 
 impl Write for OciBlobSink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.temp.write(buf)?;
+        let n = self.out.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp.flush()
+        self.out.flush()
     }
 }
 
@@ -574,12 +584,13 @@ impl BlobSink for OciBlobSink<'_> {
     fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError> {
         let OciBlobSink {
             writer,
-            mut temp,
+            temp,
+            out,
             hasher,
             size,
         } = *self;
         let path = temp.path().to_path_buf();
-        temp.flush()
+        out.finish()
             .and_then(|()| temp.as_file().sync_all())
             .map_err(|e| StoreError::io("writing", &path, e))?;
         fs::set_permissions(&path, fs::Permissions::from_mode(PUBLISHED_MODE))

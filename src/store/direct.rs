@@ -1,0 +1,292 @@
+//! Writing large new files past the page cache, from a thread of their own.
+//!
+//! Measured on the development machine (2 cores, virtio disk, `dd` of 1 GiB with fsync): a
+//! buffered write costs 2.6 s of kernel CPU time (copying into the page cache, and reclaiming
+//! memory for it), a write with `O_DIRECT` 0.15 s and a third of the wall time. Layer work is
+//! CPU-bound, so every kernel cycle spent copying is a cycle not spent hashing. Hence a blob of
+//! more than one chunk is written with `O_DIRECT`: whole aligned chunks go straight from our
+//! buffer to the device, from a dedicated I/O thread so that the thread that hashes the blob
+//! never waits for the disk. The unaligned tail goes through an ordinary buffered handle, as
+//! does everything when the file system refuses direct I/O (tmpfs before Linux 6.6, some FUSE
+//! and network file systems): the fallback is silent and only slower.
+//!
+//! Durability is unchanged: the caller still fsyncs the file (which flushes the device cache
+//! and the metadata) before it renames it into place.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{self, JoinHandle};
+
+/// Size of the chunks handed to the I/O thread; a multiple of every logical block size.
+pub const CHUNK: usize = 1024 * 1024;
+
+/// Memory and file-offset alignment for `O_DIRECT`: 4096 covers every common logical block
+/// size (512-byte and 4K-native disks).
+const ALIGN: usize = 4096;
+
+/// Chunks in flight: one being filled, one being written, one spare.
+const BUFFERS: usize = 3;
+
+/// A `CHUNK`-byte buffer aligned to `ALIGN`, carved out of a slightly larger vector (safe code
+/// cannot ask the allocator for alignment; the vector never reallocates, so the offset holds).
+struct AlignedBuf {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn new() -> AlignedBuf {
+        let storage = vec![0u8; CHUNK + ALIGN];
+        let start = storage.as_ptr().align_offset(ALIGN);
+        AlignedBuf {
+            storage,
+            start,
+            len: 0,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+
+    /// Append as much of `buf` as fits; returns how much did.
+    fn fill(&mut self, buf: &[u8]) -> usize {
+        let n = buf.len().min(CHUNK - self.len);
+        let at = self.start + self.len;
+        self.storage[at..at + n].copy_from_slice(&buf[..n]);
+        self.len += n;
+        n
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == CHUNK
+    }
+}
+
+/// Sequential writer for a new, empty file: small files are written directly through `file`;
+/// once a file grows past one chunk, whole chunks are written with `O_DIRECT` by an I/O thread.
+pub struct FastWriter {
+    /// The ordinary handle: small files, the tail, and the fallback.
+    file: File,
+    /// A second handle opened with `O_DIRECT`, until the I/O thread takes it.
+    direct: Option<File>,
+    pending: AlignedBuf,
+    /// Bytes already handed to the file or the I/O thread.
+    offset: u64,
+    io: Option<IoThread>,
+}
+
+struct IoThread {
+    chunks: SyncSender<(AlignedBuf, u64)>,
+    free: Receiver<AlignedBuf>,
+    handle: JoinHandle<io::Result<()>>,
+}
+
+impl FastWriter {
+    /// Write into `file`, which was just created empty at `path`.
+    pub fn new(file: File, path: &Path) -> FastWriter {
+        // A file system without direct I/O refuses the open (EINVAL); then everything is
+        // buffered.
+        let direct = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+            .ok();
+        FastWriter {
+            file,
+            direct,
+            pending: AlignedBuf::new(),
+            offset: 0,
+            io: None,
+        }
+    }
+
+    /// Hand a full pending chunk to the I/O thread (starting it on the first chunk).
+    fn ship(&mut self) -> io::Result<()> {
+        if self.io.is_none() {
+            self.io = Some(self.start_io()?);
+        }
+        let io = self.io.as_ref().expect("started above");
+        let next = match io.free.recv() {
+            Ok(buf) => buf,
+            // The thread has stopped: it failed, and `finish` reports why.
+            Err(_) => return self.thread_error(),
+        };
+        let full = std::mem::replace(&mut self.pending, next);
+        let at = self.offset;
+        self.offset += full.len as u64;
+        if io.chunks.send((full, at)).is_err() {
+            return self.thread_error();
+        }
+        Ok(())
+    }
+
+    fn start_io(&mut self) -> io::Result<IoThread> {
+        let (chunks_tx, chunks_rx) = sync_channel::<(AlignedBuf, u64)>(BUFFERS);
+        let (free_tx, free_rx) = sync_channel::<AlignedBuf>(BUFFERS);
+        for _ in 1..BUFFERS {
+            free_tx
+                .send(AlignedBuf::new())
+                .expect("the channel holds BUFFERS buffers");
+        }
+        let buffered = self.file.try_clone()?;
+        let direct = self.direct.take();
+        let handle = thread::Builder::new()
+            .name("layercrypt-io".into())
+            .spawn(move || io_thread(buffered, direct, chunks_rx, free_tx))?;
+        Ok(IoThread {
+            chunks: chunks_tx,
+            free: free_rx,
+            handle,
+        })
+    }
+
+    /// Stop the I/O thread and return its error.
+    fn thread_error(&mut self) -> io::Result<()> {
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(()) => Err(io::Error::other("the I/O thread stopped early")),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        let Some(IoThread { chunks, handle, .. }) = self.io.take() else {
+            return Ok(());
+        };
+        drop(chunks);
+        match handle.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Write out everything; the caller fsyncs the file.
+    pub fn finish(mut self) -> io::Result<()> {
+        if self.pending.len > 0 {
+            self.file.write_all_at(self.pending.data(), self.offset)?;
+            self.offset += self.pending.len as u64;
+            self.pending.len = 0;
+        }
+        self.join()
+    }
+}
+
+impl Write for FastWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.pending.fill(buf);
+        if self.pending.is_full() {
+            self.ship()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Data is made durable by `finish` and the caller's fsync; a flush in between has
+        // nothing useful to do.
+        Ok(())
+    }
+}
+
+impl Drop for FastWriter {
+    fn drop(&mut self) {
+        // An abandoned file (an error elsewhere): stop the thread; its result no longer
+        // matters, and the caller removes the file.
+        let _ = self.join();
+    }
+}
+
+/// The I/O thread: write each chunk at its offset, directly when possible, and hand the buffer
+/// back.
+fn io_thread(
+    buffered: File,
+    mut direct: Option<File>,
+    chunks: Receiver<(AlignedBuf, u64)>,
+    free: SyncSender<AlignedBuf>,
+) -> io::Result<()> {
+    for (mut buf, at) in chunks {
+        let written = match &direct {
+            Some(d) => match d.write_all_at(buf.data(), at) {
+                Ok(()) => true,
+                // The file system or device wants a larger alignment than ours: go buffered
+                // from here on (nothing of this chunk was written, or it is rewritten whole).
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    direct = None;
+                    false
+                }
+                Err(e) => return Err(e),
+            },
+            None => false,
+        };
+        if !written {
+            buffered.write_all_at(buf.data(), at)?;
+        }
+        buf.len = 0;
+        // The writer has finished or given up when this fails; the buffer is dropped.
+        let _ = free.send(buf);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 253) as u8).collect()
+    }
+
+    fn roundtrip(len: usize, piece: usize, dir: &Path) {
+        let path = dir.join(format!("f{len}-{piece}"));
+        let file = File::create(&path).unwrap();
+        let mut w = FastWriter::new(file, &path);
+        let input = data(len);
+        for part in input.chunks(piece.max(1)) {
+            w.write_all(part).unwrap();
+        }
+        w.finish().unwrap();
+        let mut back = Vec::new();
+        File::open(&path).unwrap().read_to_end(&mut back).unwrap();
+        assert!(back == input, "length {len}, pieces of {piece}");
+    }
+
+    #[test]
+    fn files_of_every_shape_are_written_exactly() {
+        let tmp = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1,
+            4095,
+            4096,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            5 * CHUNK + 777,
+        ] {
+            for piece in [1000, CHUNK, 3 * CHUNK] {
+                roundtrip(len, piece, tmp.path());
+            }
+        }
+    }
+
+    #[test]
+    fn without_direct_io_everything_is_buffered() {
+        // /dev/shm is tmpfs, which refuses O_DIRECT before Linux 6.6; either way the file
+        // must come out right.
+        let tmp = tempfile::tempdir_in("/dev/shm").unwrap();
+        roundtrip(3 * CHUNK + 5, CHUNK, tmp.path());
+    }
+
+    #[test]
+    fn buffers_are_aligned() {
+        for _ in 0..8 {
+            let b = AlignedBuf::new();
+            assert_eq!(b.storage[b.start..].as_ptr() as usize % ALIGN, 0);
+            assert!(b.storage.len() - b.start >= CHUNK);
+        }
+    }
+}
