@@ -164,6 +164,39 @@ impl FastWriter {
         }
     }
 
+    /// Bytes written so far (the position of the next write).
+    pub fn position(&self) -> u64 {
+        self.offset + self.pending.len as u64
+    }
+
+    /// Overwrite `data` at `at`, inside what was already written (a tar header whose size was
+    /// known only after its file). Chunks already handed to the I/O thread are waited for
+    /// first, so that none of them can land on top of the patch.
+    pub fn patch(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        let end = at + data.len() as u64;
+        if end > self.position() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "patch beyond the end of the file",
+            ));
+        }
+        // The part still in the pending chunk is patched there; the rest is on its way to
+        // the file, or in it.
+        let split = self.offset.clamp(at, end);
+        if split < end {
+            let from = (split - self.offset) as usize;
+            let slice = &data[(split - at) as usize..];
+            let start = self.pending.start + from;
+            self.pending.storage[start..start + slice.len()].copy_from_slice(slice);
+        }
+        if at < split {
+            // The thread restarts on the next full chunk.
+            self.join()?;
+            self.file.write_all_at(&data[..(split - at) as usize], at)?;
+        }
+        Ok(())
+    }
+
     /// Write out everything; the caller fsyncs the file.
     pub fn finish(mut self) -> io::Result<()> {
         if self.pending.len > 0 {
@@ -279,6 +312,29 @@ mod tests {
         // must come out right.
         let tmp = tempfile::tempdir_in("/dev/shm").unwrap();
         roundtrip(3 * CHUNK + 5, CHUNK, tmp.path());
+    }
+
+    #[test]
+    fn patches_land_in_the_pending_chunk_or_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        let mut w = FastWriter::new(File::create(&path).unwrap(), &path);
+        let mut expected = data(3 * CHUNK + 100);
+        w.write_all(&expected).unwrap();
+        assert_eq!(w.position(), expected.len() as u64);
+        // One patch inside shipped chunks, one across the pending boundary, one pending only.
+        for (at, len) in [(10, 600), (3 * CHUNK - 5, 50), (3 * CHUNK + 60, 40)] {
+            let patch = vec![0xee; len];
+            w.patch(at as u64, &patch).unwrap();
+            expected[at..at + len].copy_from_slice(&patch);
+        }
+        assert!(w.patch(3 * CHUNK as u64 + 90, &[0; 20]).is_err());
+        // Writing goes on after a patch (the I/O thread restarts).
+        let more = data(2 * CHUNK);
+        w.write_all(&more).unwrap();
+        expected.extend_from_slice(&more);
+        w.finish().unwrap();
+        assert!(std::fs::read(&path).unwrap() == expected);
     }
 
     #[test]

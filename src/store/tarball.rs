@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tempfile::NamedTempFile;
 
 use super::StoreError;
+use super::direct::FastWriter;
 use crate::digest::{Digest, VerifyingReader};
 
 /// Most entries an archive may have (a Docker archive of a large image has a few hundred).
@@ -458,7 +459,24 @@ impl Read for EntryReader {
 /// flushes it to disk and renames it over the target.
 pub struct TarWriter {
     target: PathBuf,
-    builder: tar::Builder<BufWriter<NamedTempFile>>,
+    builder: tar::Builder<TarOut>,
+}
+
+/// The temporary file an archive is written to: [`FastWriter`] writes the layers past the page
+/// cache; `temp` names the file and removes it unless it is published.
+struct TarOut {
+    out: FastWriter,
+    temp: NamedTempFile,
+}
+
+impl Write for TarOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 impl std::fmt::Debug for TarWriter {
@@ -488,7 +506,12 @@ impl TarWriter {
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
             .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
-        let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, temp));
+        let file = temp
+            .as_file()
+            .try_clone()
+            .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
+        let out = FastWriter::new(file, temp.path());
+        let mut builder = tar::Builder::new(TarOut { out, temp });
         builder.mode(tar::HeaderMode::Deterministic);
         Ok(TarWriter {
             target: target.to_path_buf(),
@@ -539,20 +562,17 @@ impl TarWriter {
                 format!("`{name}` is too long for a plain tar header"),
             )));
         }
-        let out = self.builder.get_mut();
+        let out = &mut self.builder.get_mut().out;
         let result = (|| {
-            let start = out.stream_position()?;
+            let start = out.position();
             out.write_all(&[0u8; 512])?;
             let size = io::copy(&mut data, out)?;
             let padding = (512 - size % 512) % 512;
             out.write_all(&vec![0u8; padding as usize])?;
-            let end = out.stream_position()?;
             let mut h = header(tar::EntryType::Regular, size, 0o644);
             h.set_path(name)?;
             h.set_cksum();
-            out.seek(SeekFrom::Start(start))?;
-            out.write_all(h.as_bytes())?;
-            out.seek(SeekFrom::Start(end))?;
+            out.patch(start, h.as_bytes())?;
             Ok(size)
         })();
         result.map_err(|e| self.err(e))
@@ -576,8 +596,8 @@ impl TarWriter {
     pub fn finish(self, mode: u32) -> Result<(), StoreError> {
         let target = self.target;
         let err = |e: io::Error| StoreError::io("writing", target.clone(), e);
-        let buffered = self.builder.into_inner().map_err(err)?;
-        let temp = buffered.into_inner().map_err(|e| err(e.into_error()))?;
+        let TarOut { out, temp } = self.builder.into_inner().map_err(err)?;
+        out.finish().map_err(err)?;
         temp.as_file().sync_all().map_err(err)?;
         fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(err)?;
         temp.persist(&target)
