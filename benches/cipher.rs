@@ -1,11 +1,15 @@
 //! Throughput of the layer cipher next to the primitives it is built from, measured in the
 //! same run so the ratios mean something on any machine.
 //!
-//! Run with `cargo bench --bench cipher`; divan prints bytes/s per benchmark.
+//! Run with `cargo bench --bench cipher`; divan prints bytes/s per benchmark. The engine hashes
+//! every byte three times, which `*_with_digests` measure on one core; it spreads that work over
+//! every core (see `scripts/bench-image.sh` for whole images).
 
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
-use layercrypt::cipher::{DecryptionParams, Decryptor, Encryptor, LayerSecrets};
+use layercrypt::cipher::{
+    DecryptingWriter, DecryptionParams, Decryptor, EncryptingReader, Encryptor, LayerSecrets,
+};
 use layercrypt::digest::{Algorithm, Hasher};
 
 /// One engine chunk (the engine streams layers through 1 MiB buffers).
@@ -76,6 +80,65 @@ fn encrypt_with_digests(bencher: Bencher) {
         output.update(&data);
         (input.finish(), e.finish(), output.finish())
     });
+}
+
+/// What decrypting one chunk costs the engine: input digest, HMAC and cipher, output digest.
+#[divan::bench]
+fn decrypt_with_digests(bencher: Bencher) {
+    let secrets = LayerSecrets::generate().unwrap();
+    let mut data = chunk();
+    let params = DecryptionParams {
+        secrets,
+        hmac: [0; 32],
+    };
+    bencher.counter(BytesCount::new(CHUNK)).bench_local(|| {
+        let mut input = Hasher::new(Algorithm::Sha256);
+        let mut output = Hasher::new(Algorithm::Sha256);
+        let mut d = Decryptor::new(&params);
+        input.update(&data);
+        d.apply(black_box(&mut data));
+        output.update(&data);
+        (input.finish(), d.verify().is_ok(), output.finish())
+    });
+}
+
+/// The library's streaming encryption, `EncryptingReader`, over 16 chunks held in memory.
+#[divan::bench]
+fn encrypting_reader(bencher: Bencher) {
+    use std::io::Read;
+    let secrets = LayerSecrets::generate().unwrap();
+    let data = chunk().repeat(16);
+    let mut out = vec![0u8; CHUNK];
+    bencher
+        .counter(BytesCount::new(data.len()))
+        .bench_local(|| {
+            let mut r = EncryptingReader::new(black_box(&data[..]), &secrets);
+            while r.read(&mut out).unwrap() > 0 {}
+            r.finish().unwrap()
+        });
+}
+
+/// The library's streaming decryption, `DecryptingWriter`, over 16 chunks held in memory.
+#[divan::bench]
+fn decrypting_writer(bencher: Bencher) {
+    use std::io::Write;
+    let secrets = LayerSecrets::generate().unwrap();
+    let mut data = chunk().repeat(16);
+    let mut e = Encryptor::new(&secrets);
+    e.apply(&mut data);
+    let params = DecryptionParams {
+        secrets,
+        hmac: e.finish(),
+    };
+    bencher
+        .counter(BytesCount::new(data.len()))
+        .bench_local(|| {
+            let mut w = DecryptingWriter::new(std::io::sink(), &params);
+            for c in data.chunks(CHUNK) {
+                w.write_all(black_box(c)).unwrap();
+            }
+            w.finish().unwrap();
+        });
 }
 
 /// Raw AES-256-CTR keystream (the cipher without the HMAC).

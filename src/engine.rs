@@ -37,7 +37,7 @@ use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter}
 mod pipeline;
 
 /// Size of the buffers a layer is streamed through.
-pub const CHUNK_SIZE: usize = 1024 * 1024;
+pub const CHUNK_SIZE: usize = crate::store::AlignedBuf::CAPACITY;
 
 /// A request to encrypt or decrypt images.
 #[derive(Debug)]

@@ -20,11 +20,12 @@
 //! moves, its contents stay put.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use super::{CHUNK_SIZE, read_full};
+use crate::store::{AlignedBuf, ChunkWrite};
 
 /// Buffers in flight per pipelined blob: enough that every stage finds work while another
 /// worker holds a buffer, without much memory (8 MiB per layer being streamed).
@@ -55,7 +56,7 @@ pub enum PumpError {
 /// error is reported before a write error, because it is the cause more often than not.
 pub fn pump(
     reader: &mut (dyn Read + Send),
-    sink: &mut (dyn Write + Send),
+    sink: &mut dyn ChunkWrite,
     size: u64,
     transform: &mut (dyn FnMut(&mut [u8]) + Send),
 ) -> Result<u64, PumpError> {
@@ -65,7 +66,7 @@ pub fn pump(
     }
     let shared = Shared {
         sched: Mutex::new(Sched {
-            free: (0..DEPTH).map(|_| vec![0u8; CHUNK_SIZE]).collect(),
+            free: (0..DEPTH).map(|_| AlignedBuf::new()).collect(),
             ..Sched::default()
         }),
         wake: Condvar::new(),
@@ -108,12 +109,6 @@ const READ: usize = 0;
 const TRANSFORM: usize = 1;
 const WRITE: usize = 2;
 
-/// A buffer and how many of its bytes hold data.
-struct Chunk {
-    buf: Vec<u8>,
-    len: usize,
-}
-
 /// The transform stage: the cipher (and HMAC) applied to each chunk in place.
 type Transform<'a> = &'a mut (dyn FnMut(&mut [u8]) + Send);
 
@@ -126,18 +121,18 @@ struct Shared<'a> {
     // to two workers, so these locks are never contended; they only make the hand-over safe.
     reader: Mutex<&'a mut (dyn Read + Send)>,
     transform: Mutex<Transform<'a>>,
-    sink: Mutex<&'a mut (dyn Write + Send)>,
+    sink: Mutex<&'a mut dyn ChunkWrite>,
 }
 
 /// The scheduler's state.
 #[derive(Default)]
 struct Sched {
     /// Empty buffers for the reader.
-    free: Vec<Vec<u8>>,
+    free: Vec<AlignedBuf>,
     /// Read chunks waiting for the transform, in order.
-    read: VecDeque<Chunk>,
+    read: VecDeque<AlignedBuf>,
     /// Transformed chunks waiting for the writer, in order.
-    transformed: VecDeque<Chunk>,
+    transformed: VecDeque<AlignedBuf>,
     /// Which stages a worker is running now.
     busy: [bool; STAGES],
     /// The reader reached the end of the blob.
@@ -163,7 +158,7 @@ impl Sched {
     }
 
     /// The next stage to run and its input, latest stage first.
-    fn take(&mut self) -> Option<(usize, Chunk)> {
+    fn take(&mut self) -> Option<(usize, AlignedBuf)> {
         if self.stopped() {
             return None;
         }
@@ -184,7 +179,7 @@ impl Sched {
             && let Some(buf) = self.free.pop()
         {
             self.busy[READ] = true;
-            return Some((READ, Chunk { buf, len: 0 }));
+            return Some((READ, buf));
         }
         None
     }
@@ -228,16 +223,13 @@ impl Shared<'_> {
             sched = self.lock();
             sched.busy[stage] = false;
             match (stage, outcome) {
-                (READ, Ok(chunk)) if chunk.len == 0 => {
+                (READ, Ok(chunk)) if chunk.is_empty() => {
                     sched.eof = true;
-                    sched.free.push(chunk.buf);
+                    sched.free.push(chunk);
                 }
                 (READ, Ok(chunk)) => sched.read.push_back(chunk),
                 (TRANSFORM, Ok(chunk)) => sched.transformed.push_back(chunk),
-                (_, Ok(chunk)) => {
-                    sched.written += chunk.len as u64;
-                    sched.free.push(chunk.buf);
-                }
+                (_, Ok(empty)) => sched.free.push(empty),
                 (READ, Err(e)) => sched.read_error = Some(e),
                 (_, Err(e)) => sched.write_error = Some(e),
             }
@@ -245,33 +237,40 @@ impl Shared<'_> {
         }
     }
 
-    /// Run one stage on one chunk, outside the scheduler's lock.
-    fn run(&self, stage: usize, mut chunk: Chunk) -> io::Result<Chunk> {
+    /// Run one stage on one chunk, outside the scheduler's lock. The writer returns an empty
+    /// buffer, which need not be the one it was given.
+    fn run(&self, stage: usize, mut chunk: AlignedBuf) -> io::Result<AlignedBuf> {
         match stage {
             READ => {
                 let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-                chunk.len = read_full(&mut **reader, &mut chunk.buf)?;
+                let len = read_full(&mut **reader, chunk.space())?;
+                chunk.set_len(len);
+                Ok(chunk)
             }
             TRANSFORM => {
                 let mut transform = self
                     .transform
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                (*transform)(&mut chunk.buf[..chunk.len]);
+                (*transform)(chunk.data_mut());
+                Ok(chunk)
             }
             _ => {
+                let len = chunk.len() as u64;
                 let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-                sink.write_all(&chunk.buf[..chunk.len])?;
+                let empty = sink.write_chunk(chunk)?;
+                drop(sink);
+                self.lock().written += len;
+                Ok(empty)
             }
         }
-        Ok(chunk)
     }
 }
 
 /// The serial path for small blobs: one buffer, sized to the blob.
 fn serial(
     reader: &mut (dyn Read + Send),
-    sink: &mut (dyn Write + Send),
+    sink: &mut dyn ChunkWrite,
     size: u64,
     transform: &mut (dyn FnMut(&mut [u8]) + Send),
 ) -> Result<u64, PumpError> {
@@ -294,6 +293,10 @@ fn serial(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ChunkWrite for Vec<u8> {}
+    impl ChunkWrite for io::Sink {}
+    impl ChunkWrite for FullAfter {}
 
     /// A reader that returns short reads of varying sizes, like a pipe.
     struct Jagged {
@@ -360,7 +363,7 @@ mod tests {
     /// A sink that fails after some bytes, as a full disk does.
     struct FullAfter(usize);
 
-    impl Write for FullAfter {
+    impl io::Write for FullAfter {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             if self.0 < buf.len() {
                 return Err(io::Error::from(io::ErrorKind::StorageFull));

@@ -21,7 +21,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{self, JoinHandle};
 
 /// Size of the chunks handed to the I/O thread; a multiple of every logical block size.
-pub const CHUNK: usize = 1024 * 1024;
+const CHUNK: usize = AlignedBuf::CAPACITY;
 
 /// Memory and file-offset alignment for `O_DIRECT`: 4096 covers every common logical block
 /// size (512-byte and 4K-native disks).
@@ -31,15 +31,36 @@ const ALIGN: usize = 4096;
 const BUFFERS: usize = 3;
 
 /// A `CHUNK`-byte buffer aligned to `ALIGN`, carved out of a slightly larger vector (safe code
-/// cannot ask the allocator for alignment; the vector never reallocates, so the offset holds).
-struct AlignedBuf {
+/// cannot ask the allocator for alignment; the vector never reallocates, so the offset holds),
+/// and how many of its bytes hold data.
+///
+/// The engine streams layers through these buffers, so that a full one can be handed to the
+/// I/O thread as it is (see [`FastWriter::write_chunk`]) instead of being copied.
+pub struct AlignedBuf {
     storage: Vec<u8>,
     start: usize,
     len: usize,
 }
 
+impl std::fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlignedBuf({} bytes)", self.len)
+    }
+}
+
+impl Default for AlignedBuf {
+    fn default() -> Self {
+        AlignedBuf::new()
+    }
+}
+
 impl AlignedBuf {
-    fn new() -> AlignedBuf {
+    /// Bytes a buffer holds (1 MiB): large enough that per-chunk costs (a system call, a
+    /// hand-over between threads) vanish next to hashing it.
+    pub const CAPACITY: usize = 1024 * 1024;
+
+    /// An empty buffer of [`AlignedBuf::CAPACITY`] bytes.
+    pub fn new() -> AlignedBuf {
         let storage = vec![0u8; CHUNK + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN);
         AlignedBuf {
@@ -49,8 +70,35 @@ impl AlignedBuf {
         }
     }
 
-    fn data(&self) -> &[u8] {
+    /// The bytes that hold data.
+    pub fn data(&self) -> &[u8] {
         &self.storage[self.start..self.start + self.len]
+    }
+
+    /// The bytes that hold data, to transform in place.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+
+    /// All [`AlignedBuf::CAPACITY`] bytes, to fill; then say how many hold data with [`AlignedBuf::set_len`].
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + CHUNK]
+    }
+
+    /// How many bytes hold data.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no byte holds data.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Declare the first `len` bytes to hold data.
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= CHUNK, "an AlignedBuf holds at most CAPACITY bytes");
+        self.len = len;
     }
 
     /// Append as much of `buf` as fits; returns how much did.
@@ -107,22 +155,49 @@ impl FastWriter {
 
     /// Hand a full pending chunk to the I/O thread (starting it on the first chunk).
     fn ship(&mut self) -> io::Result<()> {
+        let next = self.free_buffer()?;
+        let full = std::mem::replace(&mut self.pending, next);
+        self.send(full)
+    }
+
+    /// A free buffer from the I/O thread's pool (starting the thread on first use); waiting
+    /// for one is what keeps the writer from running ahead of the disk.
+    fn free_buffer(&mut self) -> io::Result<AlignedBuf> {
         if self.io.is_none() {
             self.io = Some(self.start_io()?);
         }
         let io = self.io.as_ref().expect("started above");
-        let next = match io.free.recv() {
-            Ok(buf) => buf,
-            // The thread has stopped: it failed, and `finish` reports why.
-            Err(_) => return self.thread_error(),
-        };
-        let full = std::mem::replace(&mut self.pending, next);
+        match io.free.recv() {
+            Ok(buf) => Ok(buf),
+            // The thread has stopped: it failed.
+            Err(_) => Err(self.thread_error()),
+        }
+    }
+
+    /// Send a full chunk to the I/O thread, to be written at the current offset.
+    fn send(&mut self, full: AlignedBuf) -> io::Result<()> {
+        let io = self.io.as_ref().expect("a buffer came from the thread");
         let at = self.offset;
         self.offset += full.len as u64;
         if io.chunks.send((full, at)).is_err() {
-            return self.thread_error();
+            return Err(self.thread_error());
         }
         Ok(())
+    }
+
+    /// Write the data in `chunk` and return an empty buffer for the caller's next chunk. A full
+    /// chunk at a chunk boundary goes to the I/O thread as it is, which saves copying it.
+    pub fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        if self.pending.is_empty() && chunk.len == CHUNK && self.offset.is_multiple_of(CHUNK as u64)
+        {
+            let empty = self.free_buffer()?;
+            self.send(chunk)?;
+            return Ok(empty);
+        }
+        let mut chunk = chunk;
+        self.write_all(chunk.data())?;
+        chunk.len = 0;
+        Ok(chunk)
     }
 
     fn start_io(&mut self) -> io::Result<IoThread> {
@@ -145,11 +220,11 @@ impl FastWriter {
         })
     }
 
-    /// Stop the I/O thread and return its error.
-    fn thread_error(&mut self) -> io::Result<()> {
+    /// Stop the I/O thread, which has stopped taking chunks, and return its error.
+    fn thread_error(&mut self) -> io::Error {
         match self.join() {
-            Err(e) => Err(e),
-            Ok(()) => Err(io::Error::other("the I/O thread stopped early")),
+            Err(e) => e,
+            Ok(()) => io::Error::other("the I/O thread stopped early"),
         }
     }
 

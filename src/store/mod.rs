@@ -13,6 +13,7 @@
 //! dropped without `commit` removes everything it added.
 
 mod direct;
+pub use direct::AlignedBuf;
 pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;
@@ -226,10 +227,22 @@ pub trait BlobSource: Send + Sync {
 }
 
 /// A blob being written: bytes go in with `Write`, `commit` publishes it under its digest.
-pub trait BlobSink: Write + Send {
+pub trait BlobSink: ChunkWrite {
     /// Flush to stable storage and publish the blob under the digest of what was written.
     /// Returns that digest and the size.
     fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError>;
+}
+
+/// A writer that can also take whole [`AlignedBuf`]s, which lets a sink that writes past the
+/// page cache pass a full buffer to the disk without copying it.
+pub trait ChunkWrite: Write + Send {
+    /// Write the data in `chunk`; returns an empty buffer for the caller's next chunk (the
+    /// same one, or another of the same size).
+    fn write_chunk(&mut self, mut chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        self.write_all(chunk.data())?;
+        chunk.set_len(0);
+        Ok(chunk)
+    }
 }
 
 /// What a commit did besides replacing the index.

@@ -16,8 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use tempfile::{NamedTempFile, TempDir};
 
-use super::direct::FastWriter;
-use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
+use super::direct::{AlignedBuf, FastWriter};
+use super::{
+    BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
+};
 use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
 
 /// Name of the layout marker file.
@@ -577,6 +579,14 @@ impl Write for OciBlobSink<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+impl ChunkWrite for OciBlobSink<'_> {
+    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        self.hasher.update(chunk.data());
+        self.size += chunk.len() as u64;
+        self.out.write_chunk(chunk)
     }
 }
 
