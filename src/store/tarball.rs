@@ -114,6 +114,13 @@ pub fn normalize_name(raw: &[u8]) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// Whether a relative name names the archive's root (`.`, `./`).
+fn is_root(raw: &[u8]) -> bool {
+    !raw.is_empty()
+        && !raw.starts_with(b"/")
+        && raw.split(|&b| b == b'/').all(|p| p.is_empty() || p == b".")
+}
+
 /// Resolve a symbolic link's target against the directory of `link` (a normalised name);
 /// refuse targets that are absolute or climb out of the archive.
 fn resolve_link(link: &str, target: &[u8]) -> Result<String, String> {
@@ -171,6 +178,10 @@ impl TarIndex {
             }
             let kind = entry.header().entry_type();
             if kind.is_pax_global_extensions() {
+                continue;
+            }
+            // `tar -C layout -cf image.tar .` starts with the archive's root, `./`.
+            if kind == tar::EntryType::Directory && is_root(&entry.path_bytes()) {
                 continue;
             }
             let name = normalize_name(&entry.path_bytes())
@@ -681,6 +692,20 @@ mod tests {
             &bytes[e.offset as usize..(e.offset + e.size) as usize],
             b"hello"
         );
+    }
+
+    #[test]
+    fn accepts_the_root_directory_gnu_tar_writes() {
+        // `tar -C layout -cf image.tar .`
+        let bytes = raw_tar(&[
+            ("./", Directory, "", b""),
+            ("./oci-layout", Regular, "", b"{}"),
+        ]);
+        let index = scan(&bytes).unwrap();
+        assert_eq!(index.names().collect::<Vec<_>>(), ["oci-layout"]);
+        // A root that is a file, or an absolute one, is still refused.
+        assert!(reason(&raw_tar(&[("./", Regular, "", b"x")])).contains("empty name"));
+        assert!(reason(&raw_tar(&[("/", Directory, "", b"")])).contains("absolute"));
     }
 
     #[test]
