@@ -165,6 +165,14 @@ impl StoreError {
             StoreError::Locked { .. } => {
                 Some("wait for the other run to finish, then try again".into())
             }
+            StoreError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                Some("free some space, or write the result to another file system (rewriting in place needs room for the new blobs beside the old ones)".into())
+            }
             StoreError::NotALayout { .. } => Some(
                 "an OCI image layout has `oci-layout`, `index.json` and `blobs/`; create one with `skopeo copy docker://IMAGE oci:DIR:TAG`".into(),
             ),

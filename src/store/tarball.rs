@@ -421,13 +421,26 @@ fn decompress_to_temp(
         file.try_clone()
             .map_err(|e| StoreError::io("opening", path, e))?,
     );
-    let copied = match compression {
-        Compression::Gzip => io::copy(&mut flate2::read::MultiGzDecoder::new(source), &mut temp),
-        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(source)
-            .and_then(|mut d| io::copy(&mut d, &mut temp)),
+    let undecodable = |e: io::Error| bad(path, format!("it cannot be decompressed ({e})"));
+    let mut decoder: Box<dyn Read> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(source)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(source).map_err(undecodable)?)
+        }
         Compression::None => unreachable!("only compressed archives are decompressed"),
     };
-    copied.map_err(|e| bad(path, format!("it cannot be decompressed ({e})")))?;
+    // A failed read is the archive's fault; a failed write (a full disk) is not.
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(undecodable(e)),
+        };
+        temp.write_all(&buf[..n])
+            .map_err(|e| StoreError::io("writing a decompressed copy of", path, e))?;
+    }
     Ok(temp)
 }
 
