@@ -17,6 +17,7 @@ pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;
 pub mod tarball;
+pub(crate) mod temp;
 
 use std::fmt;
 use std::io::{self, Read, Write};

@@ -3,9 +3,10 @@
 //!
 //! Blobs are written to a temporary file (mode 0600) in the blob directory, flushed with
 //! `fsync`, and renamed to their digest; `index.json` is replaced the same way, last. A new
-//! layout is assembled in a hidden staging directory next to the target and renamed into place
-//! at commit, so a failed run never leaves a half-made layout behind. A layout being rewritten
-//! is locked (`flock` on its directory) so two layercrypt runs cannot interleave.
+//! layout is assembled in a hidden staging directory (mode 0700 until it is complete) next to
+//! the target and renamed into place at commit, so a failed run never leaves a half-made layout
+//! behind. A layout being rewritten is locked (`flock` on its directory) so two layercrypt runs
+//! cannot interleave.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -14,9 +15,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tempfile::{NamedTempFile, TempDir};
+use tempfile::NamedTempFile;
 
 use super::direct::FastWriter;
+use super::temp::{self, TempDir};
 use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
 use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
 
@@ -26,10 +28,10 @@ pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// Content of a new `oci-layout` file (as skopeo writes it).
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-/// Prefix of every temporary file or directory this module creates.
-const TEMP_PREFIX: &str = ".layercrypt-tmp-";
 /// Mode of published blobs and index files, as skopeo and umoci write them.
 const PUBLISHED_MODE: u32 = 0o644;
+/// Mode of a new layout directory, as skopeo makes it.
+const LAYOUT_DIR_MODE: u32 = 0o755;
 /// Largest `oci-layout` file read (the real one is 30 bytes).
 const MAX_MARKER_SIZE: u64 = 64 * 1024;
 
@@ -96,32 +98,19 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Remove the temporary files a killed run left in a layout (`index.json` and blob
-/// temporaries, all named `.layercrypt-tmp-*`). Only called with the exclusive lock held, so
-/// no other layercrypt process can be writing them; returns what was removed.
+/// temporaries, see [`temp::sweep`]). Only called with the exclusive lock held; returns what
+/// was removed.
 fn remove_stale_temporaries(root: &Path) -> Vec<PathBuf> {
     let mut dirs = vec![root.to_path_buf()];
     if let Ok(algorithms) = fs::read_dir(root.join("blobs")) {
         dirs.extend(
             algorithms
                 .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir()),
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
         );
     }
-    let mut removed = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_file());
-            if stale && fs::remove_file(entry.path()).is_ok() {
-                removed.push(entry.path());
-            }
-        }
-    }
-    removed
+    dirs.iter().flat_map(|dir| temp::sweep(dir)).collect()
 }
 
 impl OciLayout {
@@ -336,12 +325,10 @@ impl OciLayoutWriter {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|e| StoreError::io("creating", &parent, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(&parent)
+        // What killed runs left beside the target goes first.
+        temp::sweep(&parent);
+        let staging = TempDir::new_in(&parent)
             .map_err(|e| StoreError::io("creating a staging directory in", &parent, e))?;
-        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| StoreError::io("setting permissions on", staging.path(), e))?;
         let marker = staging.path().join(OCI_LAYOUT_FILE);
         write_file_synced(&marker, OCI_LAYOUT_CONTENT)?;
         Ok(OciLayoutWriter {
@@ -401,8 +388,7 @@ impl OciLayoutWriter {
             .to_path_buf();
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         let existed = path.exists();
-        temp.persist(&path)
-            .map_err(|e| StoreError::io("publishing blob", &path, e.error))?;
+        temp::persist(temp, &path).map_err(|e| StoreError::io("publishing blob", &path, e))?;
         if !existed && published.seen.insert(path.clone()) {
             published.new.push(path);
         }
@@ -426,9 +412,7 @@ fn write_file_synced(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 
 /// Write `data` to a temporary file in `dir`, fsync it and rename it to `dir/name`.
 fn replace_file_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), StoreError> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
+    let mut temp = temp::file_in(dir)
         .map_err(|e| StoreError::io("creating a temporary file in", dir, e))?;
     temp.write_all(data)
         .and_then(|()| temp.as_file().sync_all())
@@ -436,8 +420,7 @@ fn replace_file_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), St
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(PUBLISHED_MODE))
         .map_err(|e| StoreError::io("setting permissions on", temp.path().to_path_buf(), e))?;
     let path = dir.join(name);
-    temp.persist(&path)
-        .map_err(|e| StoreError::io("replacing", &path, e.error))?;
+    temp::persist(temp, &path).map_err(|e| StoreError::io("replacing", &path, e))?;
     sync_dir(dir)
 }
 
@@ -474,9 +457,7 @@ impl StoreWriter for OciLayoutWriter {
     fn create_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobSink + '_>, StoreError> {
         let dir = self.work_dir().join("blobs").join(algorithm.name());
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
+        let temp = temp::file_in(&dir)
             .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
         let file = temp
             .as_file()
@@ -508,7 +489,10 @@ impl StoreWriter for OciLayoutWriter {
         let mut report = CommitReport::default();
         if let Some(staging) = self.staging.take() {
             replace_file_atomically(staging.path(), INDEX_FILE, index)?;
-            let staging_path = staging.keep();
+            // Complete: it may now be seen by others, under its final name.
+            fs::set_permissions(staging.path(), fs::Permissions::from_mode(LAYOUT_DIR_MODE))
+                .map_err(|e| StoreError::io("setting permissions on", staging.path(), e))?;
+            let (staging_path, _lock) = staging.keep();
             if let Err(e) = fs::rename(&staging_path, &self.target) {
                 let _ = fs::remove_dir_all(&staging_path);
                 return Err(StoreError::io("moving the new layout to", &self.target, e));
@@ -658,28 +642,50 @@ mod tests {
     }
 
     #[test]
-    fn a_later_run_removes_what_a_killed_one_left() {
+    fn a_later_run_removes_the_temporaries_a_killed_one_left() {
         let tmp = tempfile::tempdir().unwrap();
         make_layout(tmp.path());
         let leftovers = [
-            tmp.path().join(".layercrypt-tmp-index"),
-            tmp.path().join("blobs/sha256/.layercrypt-tmp-blob"),
+            tmp.path().join(".layercrypt-tmp-Index0"),
+            tmp.path().join("blobs/sha256/.layercrypt-tmp-Blob00"),
         ];
         for l in &leftovers {
             fs::write(l, b"plaintext a killed run was writing").unwrap();
         }
-        let keep = tmp.path().join("blobs/sha256/unrelated");
-        fs::write(&keep, b"x").unwrap();
+        let keep = [
+            tmp.path().join("blobs/sha256/unrelated"),
+            tmp.path().join(".layercrypt-tmp-not-ours"),
+        ];
+        for k in &keep {
+            fs::write(k, b"x").unwrap();
+        }
         // A reader changes nothing.
         drop(OciLayout::open(tmp.path(), LockMode::Shared).unwrap());
         assert!(leftovers.iter().all(|l| l.exists()));
         drop(OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap());
         assert!(leftovers.iter().all(|l| !l.exists()));
-        assert!(keep.exists());
+        assert!(keep.iter().all(|k| k.exists()));
         // So does a writer into an existing layout.
         fs::write(&leftovers[1], b"again").unwrap();
         drop(OciLayoutWriter::open(tmp.path()).unwrap());
         assert!(!leftovers[1].exists());
+    }
+
+    #[test]
+    fn a_staging_directory_is_private_until_it_is_the_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let w = Box::new(OciLayoutWriter::open(&target).unwrap());
+        let staging = w.staging.as_ref().unwrap().path().to_path_buf();
+        assert_eq!(
+            fs::metadata(&staging).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        w.commit(b"{}", &[]).unwrap();
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]

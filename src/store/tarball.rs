@@ -34,9 +34,6 @@ pub const MAX_ENTRIES: usize = 1 << 20;
 /// Most symbolic links followed to reach a regular file.
 const MAX_LINK_HOPS: usize = 16;
 
-/// Prefix of temporary files made beside an archive.
-const TEMP_PREFIX: &str = ".layercrypt-tmp-";
-
 /// Where a regular file's bytes lie in an archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TarEntry {
@@ -526,9 +523,7 @@ impl TarWriter {
     /// Start an archive that will replace (or create) `target`.
     pub fn create(target: &Path) -> Result<TarWriter, StoreError> {
         let dir = parent_dir(target);
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
+        let temp = super::temp::file_in(&dir)
             .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
         let file = temp
             .as_file()
@@ -624,8 +619,7 @@ impl TarWriter {
         out.finish().map_err(err)?;
         temp.as_file().sync_all().map_err(err)?;
         fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(err)?;
-        temp.persist(&target)
-            .map_err(|e| StoreError::io("replacing", &target, e.error))?;
+        super::temp::persist(temp, &target).map_err(|e| StoreError::io("replacing", &target, e))?;
         let dir = parent_dir(&target);
         File::open(&dir)
             .and_then(|d| d.sync_all())
