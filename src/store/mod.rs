@@ -277,6 +277,12 @@ pub trait StoreWriter: BlobSource {
         index: &[u8],
         garbage: &[Digest],
     ) -> Result<CommitReport, StoreError>;
+
+    /// Blobs that an interrupted run had left in the destination, unreferenced, and that
+    /// opening it removed.
+    fn recovered(&self) -> Vec<Digest> {
+        Vec::new()
+    }
 }
 
 /// A store opened as the source of a run: readable, and replaceable in place.
@@ -291,11 +297,21 @@ pub trait SourceStore: BlobSource {
     fn resolve_reference(&self, reference: &str) -> Result<String, String> {
         Ok(reference.to_string())
     }
+
+    /// Blobs that an interrupted run had left in the store, unreferenced, and that opening it
+    /// for rewriting removed.
+    fn recovered(&self) -> Vec<Digest> {
+        Vec::new()
+    }
 }
 
 impl SourceStore for oci::OciLayout {
     fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
         Ok(Box::new(oci::OciLayout::writer_in_place(self)))
+    }
+
+    fn recovered(&self) -> Vec<Digest> {
+        oci::OciLayout::recovered(self).to_vec()
     }
 }
 

@@ -7,11 +7,19 @@
 //! the target and renamed into place at commit, so a failed run never leaves a half-made layout
 //! behind. A layout being rewritten is locked (`flock` on its directory) so two layercrypt runs
 //! cannot interleave.
+//!
+//! A run that rewrites an existing layout keeps a list of the blobs it added and, just before
+//! it replaces `index.json`, of those it will then remove (`.layercrypt-pending`, deleted when
+//! the run ends). A run killed half-way leaves that list, and the next run that locks the
+//! layout removes every blob on it that `index.json` does not reach: the blobs the killed run
+//! added if it died before the new index was in place, the blobs only the old image used if it
+//! died after. Either way the layout holds exactly one image's blobs again, and no plaintext the
+//! killed run meant to remove stays behind.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +29,7 @@ use super::direct::FastWriter;
 use super::temp::{self, TempDir};
 use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
 use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
+use crate::image::{TopIndex, reachable};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -28,6 +37,11 @@ pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// Content of a new `oci-layout` file (as skopeo writes it).
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The list of blobs a run rewriting the layout added or will remove (see the module
+/// documentation); it exists only while such a run is going, or after one was killed.
+pub const PENDING_FILE: &str = ".layercrypt-pending";
+/// Largest pending list read (a run lists a few lines per layer).
+const MAX_PENDING_SIZE: u64 = 16 * 1024 * 1024;
 /// Mode of published blobs and index files, as skopeo and umoci write them.
 const PUBLISHED_MODE: u32 = 0o644;
 /// Mode of a new layout directory, as skopeo makes it.
@@ -51,6 +65,8 @@ pub struct OciLayout {
     name: String,
     lock: Arc<File>,
     mode: LockMode,
+    /// Blobs a killed run left that opening the layout removed.
+    recovered: Vec<Digest>,
 }
 
 /// Whether `path` is a directory holding an `oci-layout` file.
@@ -97,10 +113,12 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("syncing", path, e))
 }
 
-/// Remove the temporary files a killed run left in a layout (`index.json` and blob
-/// temporaries, see [`temp::sweep`]). Only called with the exclusive lock held; returns what
-/// was removed.
-fn remove_stale_temporaries(root: &Path) -> Vec<PathBuf> {
+/// Put right what a killed run left in the layout `store` (rooted at `root`): remove its
+/// temporary files (`index.json` and blob temporaries, see [`temp::sweep`]), then every blob
+/// its pending list names that `index.json` does not reach. Only called with the exclusive
+/// lock held. Returns the blobs removed. When the index cannot be read through, nothing is
+/// removed and the list stays for a later run (this one will fail on the same index anyway).
+fn recover(store: &dyn BlobSource, root: &Path) -> Vec<Digest> {
     let mut dirs = vec![root.to_path_buf()];
     if let Ok(algorithms) = fs::read_dir(root.join("blobs")) {
         dirs.extend(
@@ -110,7 +128,39 @@ fn remove_stale_temporaries(root: &Path) -> Vec<PathBuf> {
                 .map(|e| e.path()),
         );
     }
-    dirs.iter().flat_map(|dir| temp::sweep(dir)).collect()
+    for dir in &dirs {
+        temp::sweep(dir);
+    }
+    let pending = root.join(PENDING_FILE);
+    let mut text = Vec::new();
+    let read = open_regular(&pending).and_then(|f| f.take(MAX_PENDING_SIZE).read_to_end(&mut text));
+    if read.is_err() {
+        // No killed run left a list (or it cannot be read, and is left for a later run).
+        return Vec::new();
+    }
+    let Ok(reached) = store
+        .read_index()
+        .map_err(crate::image::ImageError::from)
+        .and_then(|bytes| TopIndex::parse(&bytes))
+        .and_then(|index| reachable(store, &index))
+    else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        // A line cut short by the kill names no blob that was published.
+        let Ok(digest) = line.parse::<Digest>() else {
+            continue;
+        };
+        if reached.contains(&digest) || removed.contains(&digest) {
+            continue;
+        }
+        if fs::remove_file(blob_path(root, &digest)).is_ok() {
+            removed.push(digest);
+        }
+    }
+    let _ = fs::remove_file(&pending);
+    removed
 }
 
 impl OciLayout {
@@ -119,15 +169,23 @@ impl OciLayout {
     pub fn open(root: &Path, mode: LockMode) -> Result<OciLayout, StoreError> {
         check_layout(root)?;
         let lock = lock_dir(root, mode)?;
-        if mode == LockMode::Exclusive {
-            remove_stale_temporaries(root);
-        }
-        Ok(OciLayout {
+        let mut layout = OciLayout {
             root: root.to_path_buf(),
             name: format!("oci:{}", root.display()),
             lock: Arc::new(lock),
             mode,
-        })
+            recovered: Vec::new(),
+        };
+        if mode == LockMode::Exclusive {
+            layout.recovered = recover(&layout, root);
+        }
+        Ok(layout)
+    }
+
+    /// The blobs a killed run had left unreferenced, which opening the layout (exclusively)
+    /// removed.
+    pub fn recovered(&self) -> &[Digest] {
+        &self.recovered
     }
 
     /// The layout directory.
@@ -148,6 +206,7 @@ impl OciLayout {
             staging: None,
             _lock: Some(self.lock.clone()),
             published: Mutex::new(Published::default()),
+            recovered: Vec::new(),
         }
     }
 }
@@ -258,6 +317,8 @@ struct Published {
     seen: HashSet<PathBuf>,
     /// Blob directories written to, synced before the index is committed.
     dirs: HashSet<PathBuf>,
+    /// The pending list of an existing layout, once something was written to it.
+    pending: Option<File>,
 }
 
 /// Writes into an OCI layout: in place, into an existing layout, or into a new one.
@@ -269,6 +330,8 @@ pub struct OciLayoutWriter {
     staging: Option<TempDir>,
     _lock: Option<Arc<File>>,
     published: Mutex<Published>,
+    /// Blobs a killed run had left, removed when the layout was opened.
+    recovered: Vec<Digest>,
 }
 
 impl std::fmt::Debug for OciLayoutWriter {
@@ -290,14 +353,16 @@ impl OciLayoutWriter {
             Ok(meta) if meta.is_dir() && is_layout(target) => {
                 check_layout(target)?;
                 let lock = lock_dir(target, LockMode::Exclusive)?;
-                remove_stale_temporaries(target);
-                Ok(OciLayoutWriter {
+                let mut writer = OciLayoutWriter {
                     name,
                     target: target.to_path_buf(),
                     staging: None,
                     _lock: Some(Arc::new(lock)),
                     published: Mutex::new(Published::default()),
-                })
+                    recovered: Vec::new(),
+                };
+                writer.recovered = recover(&writer, target);
+                Ok(writer)
             }
             Ok(meta) if meta.is_dir() => {
                 let empty = fs::read_dir(target)
@@ -337,7 +402,14 @@ impl OciLayoutWriter {
             staging: Some(staging),
             _lock: None,
             published: Mutex::new(Published::default()),
+            recovered: Vec::new(),
         })
+    }
+
+    /// The blobs a killed run had left unreferenced in an existing layout, which opening it
+    /// removed.
+    pub fn recovered(&self) -> &[Digest] {
+        &self.recovered
     }
 
     /// Where the blob `digest` lies (or would lie) before the commit: in the staging directory
@@ -380,6 +452,44 @@ impl OciLayoutWriter {
         self.staging.as_ref().map_or(&self.target, TempDir::path)
     }
 
+    /// Add `digests` to the pending list of the existing layout being written (created on
+    /// first use), flushed to disk before anything it names is published or removed.
+    fn note_pending(
+        &self,
+        published: &mut Published,
+        digests: &[Digest],
+    ) -> Result<(), StoreError> {
+        if self.staging.is_some() || digests.is_empty() {
+            return Ok(());
+        }
+        let path = self.target.join(PENDING_FILE);
+        if published.pending.is_none() {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| StoreError::io("creating", &path, e))?;
+            sync_dir(&self.target)?;
+            published.pending = Some(file);
+        }
+        let mut lines = String::new();
+        for d in digests {
+            lines.push_str(&format!("{d}\n"));
+        }
+        let file = published.pending.as_mut().expect("opened above");
+        file.write_all(lines.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| StoreError::io("writing", &path, e))
+    }
+
+    /// The run is over (committed or rolled back): its pending list goes.
+    fn forget_pending(&self, published: &mut Published) {
+        if published.pending.take().is_some() {
+            let _ = fs::remove_file(self.target.join(PENDING_FILE));
+        }
+    }
+
     fn publish(&self, temp: NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
         let path = blob_path(self.work_dir(), digest);
         let dir = path
@@ -388,6 +498,9 @@ impl OciLayoutWriter {
             .to_path_buf();
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         let existed = path.exists();
+        if !existed {
+            self.note_pending(&mut published, std::slice::from_ref(digest))?;
+        }
         temp::persist(temp, &path).map_err(|e| StoreError::io("publishing blob", &path, e))?;
         if !existed && published.seen.insert(path.clone()) {
             published.new.push(path);
@@ -410,10 +523,11 @@ fn write_file_synced(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("setting permissions on", path, e))
 }
 
-/// Write `data` to a temporary file in `dir`, fsync it and rename it to `dir/name`.
+/// Write `data` to a temporary file in `dir`, fsync it and rename it to `dir/name`. The
+/// directory is not synced: the caller does it once the rename counts as done.
 fn replace_file_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), StoreError> {
-    let mut temp = temp::file_in(dir)
-        .map_err(|e| StoreError::io("creating a temporary file in", dir, e))?;
+    let mut temp =
+        temp::file_in(dir).map_err(|e| StoreError::io("creating a temporary file in", dir, e))?;
     temp.write_all(data)
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| StoreError::io("writing", temp.path().to_path_buf(), e))?;
@@ -421,7 +535,17 @@ fn replace_file_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), St
         .map_err(|e| StoreError::io("setting permissions on", temp.path().to_path_buf(), e))?;
     let path = dir.join(name);
     temp::persist(temp, &path).map_err(|e| StoreError::io("replacing", &path, e))?;
-    sync_dir(dir)
+    Ok(())
+}
+
+/// Sync `dir` after a commit's rename; the commit stands whatever happens, so a failure is a
+/// warning, not an error (an error would make the caller roll back blobs the new index uses).
+fn sync_committed(dir: &Path, report: &mut CommitReport) {
+    if let Err(e) = sync_dir(dir) {
+        report
+            .warnings
+            .push(format!("the new index is in place, but {e}"));
+    }
 }
 
 impl BlobSource for OciLayoutWriter {
@@ -447,6 +571,10 @@ impl BlobSource for OciLayoutWriter {
 }
 
 impl StoreWriter for OciLayoutWriter {
+    fn recovered(&self) -> Vec<Digest> {
+        self.recovered.clone()
+    }
+
     fn existing_index(&self) -> Result<Option<Vec<u8>>, StoreError> {
         if self.staging.is_some() {
             return Ok(None);
@@ -489,6 +617,7 @@ impl StoreWriter for OciLayoutWriter {
         let mut report = CommitReport::default();
         if let Some(staging) = self.staging.take() {
             replace_file_atomically(staging.path(), INDEX_FILE, index)?;
+            sync_dir(staging.path())?;
             // Complete: it may now be seen by others, under its final name.
             fs::set_permissions(staging.path(), fs::Permissions::from_mode(LAYOUT_DIR_MODE))
                 .map_err(|e| StoreError::io("setting permissions on", staging.path(), e))?;
@@ -501,9 +630,22 @@ impl StoreWriter for OciLayoutWriter {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             };
-            sync_dir(&parent)?;
+            sync_committed(&parent, &mut report);
         } else {
+            // If the run dies from here on, the next one knows what to remove whichever index
+            // it finds.
+            {
+                let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+                self.note_pending(&mut published, garbage)?;
+            }
             replace_file_atomically(&self.target, INDEX_FILE, index)?;
+            // Committed: nothing to roll back.
+            self.published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .new
+                .clear();
+            sync_committed(&self.target, &mut report);
             for digest in garbage {
                 let path = blob_path(&self.target, digest);
                 match fs::remove_file(&path) {
@@ -516,12 +658,9 @@ impl StoreWriter for OciLayoutWriter {
                 }
             }
         }
-        // Committed: nothing to roll back.
-        self.published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .new
-            .clear();
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        published.new.clear();
+        self.forget_pending(&mut published);
         Ok(report)
     }
 }
@@ -536,6 +675,9 @@ impl Drop for OciLayoutWriter {
         let published = self.published.get_mut().unwrap_or_else(|p| p.into_inner());
         for path in published.new.drain(..) {
             let _ = fs::remove_file(path);
+        }
+        if published.pending.take().is_some() {
+            let _ = fs::remove_file(self.target.join(PENDING_FILE));
         }
     }
 }
@@ -669,6 +811,105 @@ mod tests {
         fs::write(&leftovers[1], b"again").unwrap();
         drop(OciLayoutWriter::open(tmp.path()).unwrap());
         assert!(!leftovers[1].exists());
+    }
+
+    /// A layout whose index reaches one manifest, its config and one layer, as a killed
+    /// in-place run leaves it, with the old image's blobs and the new one's both present;
+    /// returns (old blobs, new blobs).
+    fn interrupted_layout(root: &Path, new_index: bool) -> (Vec<Digest>, Vec<Digest>) {
+        make_layout(root);
+        let put = |data: &[u8]| {
+            let d = Digest::sha256(data);
+            fs::write(blob_path(root, &d), data).unwrap();
+            (d, data.len())
+        };
+        let (config, config_size) = put(b"{}");
+        let mut images = Vec::new();
+        for layer in [&b"old layer"[..], b"new layer"] {
+            let (layer, layer_size) = put(layer);
+            let manifest = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+            );
+            let (manifest, manifest_size) = put(manifest.as_bytes());
+            images.push((vec![manifest.clone(), layer], manifest_size));
+        }
+        let (current, size) = &images[usize::from(new_index)];
+        fs::write(
+            root.join(INDEX_FILE),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{size}}}]}}"#,
+                current[0]
+            ),
+        )
+        .unwrap();
+        // What the run noted: the blobs it added, then those it was to remove, and a line
+        // the kill cut short.
+        let (old, new) = (images[0].0.clone(), images[1].0.clone());
+        let mut pending: String = new.iter().chain(&old).map(|d| format!("{d}\n")).collect();
+        pending.push_str("sha256:0123");
+        fs::write(root.join(PENDING_FILE), pending).unwrap();
+        (old, new)
+    }
+
+    #[test]
+    fn a_later_run_finishes_what_a_killed_one_began() {
+        for new_index in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let (old, new) = interrupted_layout(tmp.path(), new_index);
+            let config = Digest::sha256(b"{}");
+            // Readers leave it be.
+            drop(OciLayout::open(tmp.path(), LockMode::Shared).unwrap());
+            assert!(tmp.path().join(PENDING_FILE).exists());
+            let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+            let (gone, kept) = if new_index { (old, new) } else { (new, old) };
+            let mut recovered = layout.recovered().to_vec();
+            recovered.sort();
+            let mut expected = gone.clone();
+            expected.sort();
+            assert_eq!(recovered, expected, "index new: {new_index}");
+            assert!(gone.iter().all(|d| !layout.has_blob(d)));
+            assert!(kept.iter().chain([&config]).all(|d| layout.has_blob(d)));
+            assert!(!tmp.path().join(PENDING_FILE).exists());
+        }
+        // A writer into an existing layout does the same.
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, _) = interrupted_layout(tmp.path(), true);
+        let writer = OciLayoutWriter::open(tmp.path()).unwrap();
+        assert_eq!(StoreWriter::recovered(&writer).len(), old.len());
+    }
+
+    #[test]
+    fn an_unreadable_index_removes_nothing_and_keeps_the_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, new) = interrupted_layout(tmp.path(), false);
+        fs::write(tmp.path().join(INDEX_FILE), b"not json").unwrap();
+        let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        assert!(layout.recovered().is_empty());
+        assert!(old.iter().chain(&new).all(|d| layout.has_blob(d)));
+        assert!(tmp.path().join(PENDING_FILE).exists());
+    }
+
+    #[test]
+    fn a_run_in_place_lists_what_it_adds_until_it_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        let pending = tmp.path().join(PENDING_FILE);
+        // Rolled back: the blob and the list go.
+        let w = layout.writer_in_place();
+        let (d, _) = w.put_blob(b"new").unwrap();
+        assert_eq!(fs::read_to_string(&pending).unwrap(), format!("{d}\n"));
+        assert_eq!(
+            fs::metadata(&pending).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        drop(w);
+        assert!(!layout.has_blob(&d) && !pending.exists());
+        // Committed: the list goes, the blob stays.
+        let w = Box::new(layout.writer_in_place());
+        let (d, _) = w.put_blob(b"new").unwrap();
+        w.commit(b"{}", &[]).unwrap();
+        assert!(layout.has_blob(&d) && !pending.exists());
     }
 
     #[test]
