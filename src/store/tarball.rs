@@ -294,7 +294,8 @@ pub struct Tarball {
 }
 
 impl Tarball {
-    /// Open, lock (shared or exclusive) and index the archive at `path`.
+    /// Open, lock (shared or exclusive) and index the archive at `path`. Opened exclusively
+    /// (to be rewritten), it first removes the temporaries killed runs left beside it.
     pub fn open(path: &Path, exclusive: bool) -> Result<Tarball, StoreError> {
         let file = File::open(path).map_err(|e| StoreError::io("opening", path, e))?;
         let meta = file
@@ -316,6 +317,11 @@ impl Tarball {
                 });
             }
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io("locking", path, e)),
+        }
+        if exclusive {
+            // About to be rewritten: what killed runs left beside it (a staging directory, a
+            // half-written archive) goes, even if this run finds nothing to change.
+            super::temp::sweep(&parent_dir(path));
         }
         let mut head = [0u8; 4];
         let n = file
@@ -819,5 +825,23 @@ mod tests {
             Tarball::open(&path, true),
             Err(StoreError::Locked { .. })
         ));
+    }
+
+    #[test]
+    fn opening_an_archive_to_rewrite_it_removes_what_killed_runs_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        fs::write(&path, raw_tar(&[("f", Regular, "", b"x")])).unwrap();
+        let stale = [
+            dir.path().join(".layercrypt-tmp-Stage1"),
+            dir.path().join(".layercrypt-tmp-Tar001"),
+        ];
+        fs::create_dir_all(stale[0].join("layout")).unwrap();
+        fs::write(&stale[1], b"half an archive").unwrap();
+        drop(Tarball::open(&path, false).unwrap());
+        assert!(stale.iter().all(|p| p.exists()), "a reader removed them");
+        drop(Tarball::open(&path, true).unwrap());
+        assert!(stale.iter().all(|p| !p.exists()));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
