@@ -147,6 +147,7 @@ fn recover(store: &dyn BlobSource, root: &Path) -> Vec<Digest> {
         return Vec::new();
     };
     let mut removed = Vec::new();
+    let mut done = true;
     for line in String::from_utf8_lossy(&text).lines() {
         // A line cut short by the kill names no blob that was published.
         let Ok(digest) = line.parse::<Digest>() else {
@@ -155,11 +156,16 @@ fn recover(store: &dyn BlobSource, root: &Path) -> Vec<Digest> {
         if reached.contains(&digest) || removed.contains(&digest) {
             continue;
         }
-        if fs::remove_file(blob_path(root, &digest)).is_ok() {
-            removed.push(digest);
+        match fs::remove_file(blob_path(root, &digest)) {
+            Ok(()) => removed.push(digest),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Left, and listed, for a later run.
+            Err(_) => done = false,
         }
     }
-    let _ = fs::remove_file(&pending);
+    if done {
+        let _ = fs::remove_file(&pending);
+    }
     removed
 }
 

@@ -417,8 +417,13 @@ fn decompress_to_temp(
     // Beside the archive (same filesystem, so the space is where the user expects it), or in
     // the system's temporary directory when the archive's directory is read-only.
     let dir = parent_dir(path);
+    // An unnamed (O_TMPFILE) file is made 0666 less the umask: 0600 like every temporary.
     let mut temp = tempfile::tempfile_in(&dir)
         .or_else(|_| tempfile::tempfile())
+        .and_then(|f| {
+            f.set_permissions(fs::Permissions::from_mode(0o600))
+                .map(|()| f)
+        })
         .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
     let source = io::BufReader::new(
         file.try_clone()
@@ -810,6 +815,12 @@ mod tests {
         fs::write(&path, gz.finish().unwrap()).unwrap();
         let t = Tarball::open(&path, false).unwrap();
         assert_eq!(t.compression(), Compression::Gzip);
+        // The decompressed copy has no name and is private.
+        assert_eq!(
+            t.data.metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         assert_eq!(t.read_file("f", 100).unwrap().unwrap(), b"zipped");
         assert!(t.read_file("f", 2).is_err());
     }
