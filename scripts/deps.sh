@@ -6,7 +6,8 @@
 #                            libclang for the bindings of sequoia-openpgp's OpenSSL backend)
 #   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
 #                            softhsm2 and opensc for the PKCS#11 tests, docker-registry for
-#                            the registry round trip, docker.io for `docker load`)
+#                            the registry round trip, docker.io for `docker load`, strace
+#                            for the crash tests)
 #
 # Needs root or sudo when something is missing. The Rust toolchain itself (cargo, rustc
 # >= 1.89) must already be installed, e.g. with rustup.
@@ -27,6 +28,9 @@ if [[ "${1:-}" == "--test" ]]; then
     # (dockerd and the client in /usr/bin; it pulls in containerd and runc); each test binary
     # starts its own daemon on a unix socket, so no system service is used.
     packages+=(docker.io)
+    # For tests/crash.rs: strace kills a run exactly as it is about to rename or remove a
+    # given file (--inject=...:signal=KILL).
+    packages+=(strace)
 fi
 
 missing=()

@@ -294,11 +294,13 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         return Ok(Outcome::Planned(plan, report));
     }
 
-    // Nothing to change in place: leave the layout alone.
+    // Nothing to change in place: leave the layout alone (but for what an interrupted run
+    // left, which opening it removed).
     if !plan.changes() && dst.is_none() {
         let report = dry_report(&plan, &request.source.to_string(), &destination_name);
         return Ok(Outcome::Done(Report {
             dry_run: false,
+            removed_blobs: report_recovered(source.recovered(), events),
             ..report
         }));
     }
@@ -308,6 +310,14 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
     } else {
         store::open_destination(dst.expect("not the same store"))?
     };
+    let recovered = report_recovered(
+        if same_dir {
+            source.recovered()
+        } else {
+            writer.recovered()
+        },
+        events,
+    );
     let threads = request.jobs.unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -436,8 +446,20 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         events(Event::Warning(w.clone()));
         report.warnings.push(w);
     }
-    report.removed_blobs = commit.removed;
+    report.removed_blobs = recovered;
+    report.removed_blobs.extend(commit.removed);
     Ok(Outcome::Done(report))
+}
+
+/// Tell (`-v`) which blobs an interrupted run had left unreferenced and opening the store
+/// removed; they are reported with the blobs the run itself removed.
+fn report_recovered(blobs: Vec<Digest>, events: &(dyn Fn(Event) + Sync)) -> Vec<Digest> {
+    for digest in &blobs {
+        events(Event::Detail(format!(
+            "removed blob {digest}, which an interrupted run had left unreferenced"
+        )));
+    }
+    blobs
 }
 
 /// Before any blob is read: a docker-archive holds one manifest per image and no

@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tempfile::TempDir;
 
 use super::oci::OciLayoutWriter;
 use super::tarball::{Compression, Tarball, normalize_name, parent_dir};
+use super::temp::{self, TempDir};
 use super::{
     BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, StoreError, StoreWriter,
 };
@@ -51,8 +51,6 @@ pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 const MANIFEST_FILE: &str = "manifest.json";
 /// The legacy `repo → tag → top layer id` file.
 const REPOSITORIES_FILE: &str = "repositories";
-/// Prefix of the staging directory made beside the target.
-const TEMP_PREFIX: &str = ".layercrypt-tmp-";
 
 /// Where a blob served by a [`DockerArchive`] comes from.
 #[derive(Debug)]
@@ -878,9 +876,9 @@ impl DockerArchiveWriter {
     /// (same file system, so the final rename is atomic).
     pub fn create(target: &Path) -> Result<DockerArchiveWriter, StoreError> {
         let dir = parent_dir(target);
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(&dir)
+        // What killed runs left beside the target goes first.
+        temp::sweep(&dir);
+        let temp = TempDir::new_in(&dir)
             .map_err(|e| StoreError::io("creating a staging directory in", &dir, e))?;
         let staging = OciLayoutWriter::open(&temp.path().join("layout"))?;
         Ok(DockerArchiveWriter {

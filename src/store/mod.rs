@@ -18,6 +18,7 @@ pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;
 pub mod tarball;
+pub(crate) mod temp;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -166,6 +167,14 @@ impl StoreError {
             StoreError::Locked { .. } => {
                 Some("wait for the other run to finish, then try again".into())
             }
+            StoreError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                Some("free some space, or write the result to another file system (rewriting in place needs room for the new blobs beside the old ones)".into())
+            }
             StoreError::NotALayout { .. } => Some(
                 "an OCI image layout has `oci-layout`, `index.json` and `blobs/`; create one with `skopeo copy docker://IMAGE oci:DIR:TAG`".into(),
             ),
@@ -281,6 +290,12 @@ pub trait StoreWriter: BlobSource {
         index: &[u8],
         garbage: &[Digest],
     ) -> Result<CommitReport, StoreError>;
+
+    /// Blobs that an interrupted run had left in the destination, unreferenced, and that
+    /// opening it removed.
+    fn recovered(&self) -> Vec<Digest> {
+        Vec::new()
+    }
 }
 
 /// A store opened as the source of a run: readable, and replaceable in place.
@@ -295,11 +310,21 @@ pub trait SourceStore: BlobSource {
     fn resolve_reference(&self, reference: &str) -> Result<String, String> {
         Ok(reference.to_string())
     }
+
+    /// Blobs that an interrupted run had left in the store, unreferenced, and that opening it
+    /// for rewriting removed.
+    fn recovered(&self) -> Vec<Digest> {
+        Vec::new()
+    }
 }
 
 impl SourceStore for oci::OciLayout {
     fn writer_in_place(&self) -> Result<Box<dyn StoreWriter>, StoreError> {
         Ok(Box::new(oci::OciLayout::writer_in_place(self)))
+    }
+
+    fn recovered(&self) -> Vec<Digest> {
+        oci::OciLayout::recovered(self).to_vec()
     }
 }
 

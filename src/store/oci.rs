@@ -3,24 +3,35 @@
 //!
 //! Blobs are written to a temporary file (mode 0600) in the blob directory, flushed with
 //! `fsync`, and renamed to their digest; `index.json` is replaced the same way, last. A new
-//! layout is assembled in a hidden staging directory next to the target and renamed into place
-//! at commit, so a failed run never leaves a half-made layout behind. A layout being rewritten
-//! is locked (`flock` on its directory) so two layercrypt runs cannot interleave.
+//! layout is assembled in a hidden staging directory (mode 0700 until it is complete) next to
+//! the target and renamed into place at commit, so a failed run never leaves a half-made layout
+//! behind. A layout being rewritten is locked (`flock` on its directory) so two layercrypt runs
+//! cannot interleave.
+//!
+//! A run that rewrites an existing layout keeps a list of the blobs it added and, just before
+//! it replaces `index.json`, of those it will then remove (`.layercrypt-pending`, deleted when
+//! the run ends). A run killed half-way leaves that list, and the next run that locks the
+//! layout removes every blob on it that `index.json` does not reach: the blobs the killed run
+//! added if it died before the new index was in place, the blobs only the old image used if it
+//! died after. Either way the layout holds exactly one image's blobs again, and no plaintext the
+//! killed run meant to remove stays behind.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tempfile::{NamedTempFile, TempDir};
+use tempfile::NamedTempFile;
 
 use super::direct::{AlignedBuf, FastWriter};
+use super::temp::{self, TempDir};
 use super::{
     BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
 };
 use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
+use crate::image::{TopIndex, reachable};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -28,10 +39,15 @@ pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// Content of a new `oci-layout` file (as skopeo writes it).
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-/// Prefix of every temporary file or directory this module creates.
-const TEMP_PREFIX: &str = ".layercrypt-tmp-";
+/// The list of blobs a run rewriting the layout added or will remove (see the module
+/// documentation); it exists only while such a run is going, or after one was killed.
+pub const PENDING_FILE: &str = ".layercrypt-pending";
+/// Largest pending list read (a run lists a few lines per layer).
+const MAX_PENDING_SIZE: u64 = 16 * 1024 * 1024;
 /// Mode of published blobs and index files, as skopeo and umoci write them.
 const PUBLISHED_MODE: u32 = 0o644;
+/// Mode of a new layout directory, as skopeo makes it.
+const LAYOUT_DIR_MODE: u32 = 0o755;
 /// Largest `oci-layout` file read (the real one is 30 bytes).
 const MAX_MARKER_SIZE: u64 = 64 * 1024;
 
@@ -51,6 +67,8 @@ pub struct OciLayout {
     name: String,
     lock: Arc<File>,
     mode: LockMode,
+    /// Blobs a killed run left that opening the layout removed.
+    recovered: Vec<Digest>,
 }
 
 /// Whether `path` is a directory holding an `oci-layout` file.
@@ -97,31 +115,58 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("syncing", path, e))
 }
 
-/// Remove the temporary files a killed run left in a layout (`index.json` and blob
-/// temporaries, all named `.layercrypt-tmp-*`). Only called with the exclusive lock held, so
-/// no other layercrypt process can be writing them; returns what was removed.
-fn remove_stale_temporaries(root: &Path) -> Vec<PathBuf> {
+/// Put right what a killed run left in the layout `store` (rooted at `root`): remove its
+/// temporary files (`index.json` and blob temporaries, see [`temp::sweep`]), then every blob
+/// its pending list names that `index.json` does not reach. Only called with the exclusive
+/// lock held. Returns the blobs removed. When the index cannot be read through, nothing is
+/// removed and the list stays for a later run (this one will fail on the same index anyway).
+fn recover(store: &dyn BlobSource, root: &Path) -> Vec<Digest> {
     let mut dirs = vec![root.to_path_buf()];
     if let Ok(algorithms) = fs::read_dir(root.join("blobs")) {
         dirs.extend(
             algorithms
                 .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir()),
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
         );
     }
+    for dir in &dirs {
+        temp::sweep(dir);
+    }
+    let pending = root.join(PENDING_FILE);
+    let mut text = Vec::new();
+    let read = open_regular(&pending).and_then(|f| f.take(MAX_PENDING_SIZE).read_to_end(&mut text));
+    if read.is_err() {
+        // No killed run left a list (or it cannot be read, and is left for a later run).
+        return Vec::new();
+    }
+    let Ok(reached) = store
+        .read_index()
+        .map_err(crate::image::ImageError::from)
+        .and_then(|bytes| TopIndex::parse(&bytes))
+        .and_then(|index| reachable(store, &index))
+    else {
+        return Vec::new();
+    };
     let mut removed = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = fs::read_dir(&dir) else {
+    let mut done = true;
+    for line in String::from_utf8_lossy(&text).lines() {
+        // A line cut short by the kill names no blob that was published.
+        let Ok(digest) = line.parse::<Digest>() else {
             continue;
         };
-        for entry in entries.flatten() {
-            let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_file());
-            if stale && fs::remove_file(entry.path()).is_ok() {
-                removed.push(entry.path());
-            }
+        if reached.contains(&digest) || removed.contains(&digest) {
+            continue;
         }
+        match fs::remove_file(blob_path(root, &digest)) {
+            Ok(()) => removed.push(digest),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Left, and listed, for a later run.
+            Err(_) => done = false,
+        }
+    }
+    if done {
+        let _ = fs::remove_file(&pending);
     }
     removed
 }
@@ -132,15 +177,23 @@ impl OciLayout {
     pub fn open(root: &Path, mode: LockMode) -> Result<OciLayout, StoreError> {
         check_layout(root)?;
         let lock = lock_dir(root, mode)?;
-        if mode == LockMode::Exclusive {
-            remove_stale_temporaries(root);
-        }
-        Ok(OciLayout {
+        let mut layout = OciLayout {
             root: root.to_path_buf(),
             name: format!("oci:{}", root.display()),
             lock: Arc::new(lock),
             mode,
-        })
+            recovered: Vec::new(),
+        };
+        if mode == LockMode::Exclusive {
+            layout.recovered = recover(&layout, root);
+        }
+        Ok(layout)
+    }
+
+    /// The blobs a killed run had left unreferenced, which opening the layout (exclusively)
+    /// removed.
+    pub fn recovered(&self) -> &[Digest] {
+        &self.recovered
     }
 
     /// The layout directory.
@@ -161,6 +214,7 @@ impl OciLayout {
             staging: None,
             _lock: Some(self.lock.clone()),
             published: Mutex::new(Published::default()),
+            recovered: Vec::new(),
         }
     }
 }
@@ -271,6 +325,8 @@ struct Published {
     seen: HashSet<PathBuf>,
     /// Blob directories written to, synced before the index is committed.
     dirs: HashSet<PathBuf>,
+    /// The pending list of an existing layout, once something was written to it.
+    pending: Option<File>,
 }
 
 /// Writes into an OCI layout: in place, into an existing layout, or into a new one.
@@ -282,6 +338,8 @@ pub struct OciLayoutWriter {
     staging: Option<TempDir>,
     _lock: Option<Arc<File>>,
     published: Mutex<Published>,
+    /// Blobs a killed run had left, removed when the layout was opened.
+    recovered: Vec<Digest>,
 }
 
 impl std::fmt::Debug for OciLayoutWriter {
@@ -303,14 +361,16 @@ impl OciLayoutWriter {
             Ok(meta) if meta.is_dir() && is_layout(target) => {
                 check_layout(target)?;
                 let lock = lock_dir(target, LockMode::Exclusive)?;
-                remove_stale_temporaries(target);
-                Ok(OciLayoutWriter {
+                let mut writer = OciLayoutWriter {
                     name,
                     target: target.to_path_buf(),
                     staging: None,
                     _lock: Some(Arc::new(lock)),
                     published: Mutex::new(Published::default()),
-                })
+                    recovered: Vec::new(),
+                };
+                writer.recovered = recover(&writer, target);
+                Ok(writer)
             }
             Ok(meta) if meta.is_dir() => {
                 let empty = fs::read_dir(target)
@@ -338,12 +398,10 @@ impl OciLayoutWriter {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(|e| StoreError::io("creating", &parent, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(&parent)
+        // What killed runs left beside the target goes first.
+        temp::sweep(&parent);
+        let staging = TempDir::new_in(&parent)
             .map_err(|e| StoreError::io("creating a staging directory in", &parent, e))?;
-        fs::set_permissions(staging.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| StoreError::io("setting permissions on", staging.path(), e))?;
         let marker = staging.path().join(OCI_LAYOUT_FILE);
         write_file_synced(&marker, OCI_LAYOUT_CONTENT)?;
         Ok(OciLayoutWriter {
@@ -352,7 +410,14 @@ impl OciLayoutWriter {
             staging: Some(staging),
             _lock: None,
             published: Mutex::new(Published::default()),
+            recovered: Vec::new(),
         })
+    }
+
+    /// The blobs a killed run had left unreferenced in an existing layout, which opening it
+    /// removed.
+    pub fn recovered(&self) -> &[Digest] {
+        &self.recovered
     }
 
     /// Where the blob `digest` lies (or would lie) before the commit: in the staging directory
@@ -395,6 +460,44 @@ impl OciLayoutWriter {
         self.staging.as_ref().map_or(&self.target, TempDir::path)
     }
 
+    /// Add `digests` to the pending list of the existing layout being written (created on
+    /// first use), flushed to disk before anything it names is published or removed.
+    fn note_pending(
+        &self,
+        published: &mut Published,
+        digests: &[Digest],
+    ) -> Result<(), StoreError> {
+        if self.staging.is_some() || digests.is_empty() {
+            return Ok(());
+        }
+        let path = self.target.join(PENDING_FILE);
+        if published.pending.is_none() {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| StoreError::io("creating", &path, e))?;
+            sync_dir(&self.target)?;
+            published.pending = Some(file);
+        }
+        let mut lines = String::new();
+        for d in digests {
+            lines.push_str(&format!("{d}\n"));
+        }
+        let file = published.pending.as_mut().expect("opened above");
+        file.write_all(lines.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| StoreError::io("writing", &path, e))
+    }
+
+    /// The run is over (committed or rolled back): its pending list goes.
+    fn forget_pending(&self, published: &mut Published) {
+        if published.pending.take().is_some() {
+            let _ = fs::remove_file(self.target.join(PENDING_FILE));
+        }
+    }
+
     fn publish(&self, temp: NamedTempFile, digest: &Digest) -> Result<(), StoreError> {
         let path = blob_path(self.work_dir(), digest);
         let dir = path
@@ -403,8 +506,10 @@ impl OciLayoutWriter {
             .to_path_buf();
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         let existed = path.exists();
-        temp.persist(&path)
-            .map_err(|e| StoreError::io("publishing blob", &path, e.error))?;
+        if !existed {
+            self.note_pending(&mut published, std::slice::from_ref(digest))?;
+        }
+        temp::persist(temp, &path).map_err(|e| StoreError::io("publishing blob", &path, e))?;
         if !existed && published.seen.insert(path.clone()) {
             published.new.push(path);
         }
@@ -426,21 +531,29 @@ fn write_file_synced(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("setting permissions on", path, e))
 }
 
-/// Write `data` to a temporary file in `dir`, fsync it and rename it to `dir/name`.
+/// Write `data` to a temporary file in `dir`, fsync it and rename it to `dir/name`. The
+/// directory is not synced: the caller does it once the rename counts as done.
 fn replace_file_atomically(dir: &Path, name: &str, data: &[u8]) -> Result<(), StoreError> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(|e| StoreError::io("creating a temporary file in", dir, e))?;
+    let mut temp =
+        temp::file_in(dir).map_err(|e| StoreError::io("creating a temporary file in", dir, e))?;
     temp.write_all(data)
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| StoreError::io("writing", temp.path().to_path_buf(), e))?;
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(PUBLISHED_MODE))
         .map_err(|e| StoreError::io("setting permissions on", temp.path().to_path_buf(), e))?;
     let path = dir.join(name);
-    temp.persist(&path)
-        .map_err(|e| StoreError::io("replacing", &path, e.error))?;
-    sync_dir(dir)
+    temp::persist(temp, &path).map_err(|e| StoreError::io("replacing", &path, e))?;
+    Ok(())
+}
+
+/// Sync `dir` after a commit's rename; the commit stands whatever happens, so a failure is a
+/// warning, not an error (an error would make the caller roll back blobs the new index uses).
+fn sync_committed(dir: &Path, report: &mut CommitReport) {
+    if let Err(e) = sync_dir(dir) {
+        report
+            .warnings
+            .push(format!("the new index is in place, but {e}"));
+    }
 }
 
 impl BlobSource for OciLayoutWriter {
@@ -466,6 +579,10 @@ impl BlobSource for OciLayoutWriter {
 }
 
 impl StoreWriter for OciLayoutWriter {
+    fn recovered(&self) -> Vec<Digest> {
+        self.recovered.clone()
+    }
+
     fn existing_index(&self) -> Result<Option<Vec<u8>>, StoreError> {
         if self.staging.is_some() {
             return Ok(None);
@@ -476,9 +593,7 @@ impl StoreWriter for OciLayoutWriter {
     fn create_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobSink + '_>, StoreError> {
         let dir = self.work_dir().join("blobs").join(algorithm.name());
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
+        let temp = temp::file_in(&dir)
             .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
         let file = temp
             .as_file()
@@ -510,7 +625,11 @@ impl StoreWriter for OciLayoutWriter {
         let mut report = CommitReport::default();
         if let Some(staging) = self.staging.take() {
             replace_file_atomically(staging.path(), INDEX_FILE, index)?;
-            let staging_path = staging.keep();
+            sync_dir(staging.path())?;
+            // Complete: it may now be seen by others, under its final name.
+            fs::set_permissions(staging.path(), fs::Permissions::from_mode(LAYOUT_DIR_MODE))
+                .map_err(|e| StoreError::io("setting permissions on", staging.path(), e))?;
+            let (staging_path, _lock) = staging.keep();
             if let Err(e) = fs::rename(&staging_path, &self.target) {
                 let _ = fs::remove_dir_all(&staging_path);
                 return Err(StoreError::io("moving the new layout to", &self.target, e));
@@ -519,9 +638,22 @@ impl StoreWriter for OciLayoutWriter {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             };
-            sync_dir(&parent)?;
+            sync_committed(&parent, &mut report);
         } else {
+            // If the run dies from here on, the next one knows what to remove whichever index
+            // it finds.
+            {
+                let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+                self.note_pending(&mut published, garbage)?;
+            }
             replace_file_atomically(&self.target, INDEX_FILE, index)?;
+            // Committed: nothing to roll back.
+            self.published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .new
+                .clear();
+            sync_committed(&self.target, &mut report);
             for digest in garbage {
                 let path = blob_path(&self.target, digest);
                 match fs::remove_file(&path) {
@@ -534,12 +666,9 @@ impl StoreWriter for OciLayoutWriter {
                 }
             }
         }
-        // Committed: nothing to roll back.
-        self.published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .new
-            .clear();
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        published.new.clear();
+        self.forget_pending(&mut published);
         Ok(report)
     }
 }
@@ -554,6 +683,9 @@ impl Drop for OciLayoutWriter {
         let published = self.published.get_mut().unwrap_or_else(|p| p.into_inner());
         for path in published.new.drain(..) {
             let _ = fs::remove_file(path);
+        }
+        if published.pending.take().is_some() {
+            let _ = fs::remove_file(self.target.join(PENDING_FILE));
         }
     }
 }
@@ -668,28 +800,149 @@ mod tests {
     }
 
     #[test]
-    fn a_later_run_removes_what_a_killed_one_left() {
+    fn a_later_run_removes_the_temporaries_a_killed_one_left() {
         let tmp = tempfile::tempdir().unwrap();
         make_layout(tmp.path());
         let leftovers = [
-            tmp.path().join(".layercrypt-tmp-index"),
-            tmp.path().join("blobs/sha256/.layercrypt-tmp-blob"),
+            tmp.path().join(".layercrypt-tmp-Index0"),
+            tmp.path().join("blobs/sha256/.layercrypt-tmp-Blob00"),
         ];
         for l in &leftovers {
             fs::write(l, b"plaintext a killed run was writing").unwrap();
         }
-        let keep = tmp.path().join("blobs/sha256/unrelated");
-        fs::write(&keep, b"x").unwrap();
+        let keep = [
+            tmp.path().join("blobs/sha256/unrelated"),
+            tmp.path().join(".layercrypt-tmp-not-ours"),
+        ];
+        for k in &keep {
+            fs::write(k, b"x").unwrap();
+        }
         // A reader changes nothing.
         drop(OciLayout::open(tmp.path(), LockMode::Shared).unwrap());
         assert!(leftovers.iter().all(|l| l.exists()));
         drop(OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap());
         assert!(leftovers.iter().all(|l| !l.exists()));
-        assert!(keep.exists());
+        assert!(keep.iter().all(|k| k.exists()));
         // So does a writer into an existing layout.
         fs::write(&leftovers[1], b"again").unwrap();
         drop(OciLayoutWriter::open(tmp.path()).unwrap());
         assert!(!leftovers[1].exists());
+    }
+
+    /// A layout whose index reaches one manifest, its config and one layer, as a killed
+    /// in-place run leaves it, with the old image's blobs and the new one's both present;
+    /// returns (old blobs, new blobs).
+    fn interrupted_layout(root: &Path, new_index: bool) -> (Vec<Digest>, Vec<Digest>) {
+        make_layout(root);
+        let put = |data: &[u8]| {
+            let d = Digest::sha256(data);
+            fs::write(blob_path(root, &d), data).unwrap();
+            (d, data.len())
+        };
+        let (config, config_size) = put(b"{}");
+        let mut images = Vec::new();
+        for layer in [&b"old layer"[..], b"new layer"] {
+            let (layer, layer_size) = put(layer);
+            let manifest = format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
+            );
+            let (manifest, manifest_size) = put(manifest.as_bytes());
+            images.push((vec![manifest.clone(), layer], manifest_size));
+        }
+        let (current, size) = &images[usize::from(new_index)];
+        fs::write(
+            root.join(INDEX_FILE),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{size}}}]}}"#,
+                current[0]
+            ),
+        )
+        .unwrap();
+        // What the run noted: the blobs it added, then those it was to remove, and a line
+        // the kill cut short.
+        let (old, new) = (images[0].0.clone(), images[1].0.clone());
+        let mut pending: String = new.iter().chain(&old).map(|d| format!("{d}\n")).collect();
+        pending.push_str("sha256:0123");
+        fs::write(root.join(PENDING_FILE), pending).unwrap();
+        (old, new)
+    }
+
+    #[test]
+    fn a_later_run_finishes_what_a_killed_one_began() {
+        for new_index in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let (old, new) = interrupted_layout(tmp.path(), new_index);
+            let config = Digest::sha256(b"{}");
+            // Readers leave it be.
+            drop(OciLayout::open(tmp.path(), LockMode::Shared).unwrap());
+            assert!(tmp.path().join(PENDING_FILE).exists());
+            let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+            let (gone, kept) = if new_index { (old, new) } else { (new, old) };
+            let mut recovered = layout.recovered().to_vec();
+            recovered.sort();
+            let mut expected = gone.clone();
+            expected.sort();
+            assert_eq!(recovered, expected, "index new: {new_index}");
+            assert!(gone.iter().all(|d| !layout.has_blob(d)));
+            assert!(kept.iter().chain([&config]).all(|d| layout.has_blob(d)));
+            assert!(!tmp.path().join(PENDING_FILE).exists());
+        }
+        // A writer into an existing layout does the same.
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, _) = interrupted_layout(tmp.path(), true);
+        let writer = OciLayoutWriter::open(tmp.path()).unwrap();
+        assert_eq!(StoreWriter::recovered(&writer).len(), old.len());
+    }
+
+    #[test]
+    fn an_unreadable_index_removes_nothing_and_keeps_the_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, new) = interrupted_layout(tmp.path(), false);
+        fs::write(tmp.path().join(INDEX_FILE), b"not json").unwrap();
+        let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        assert!(layout.recovered().is_empty());
+        assert!(old.iter().chain(&new).all(|d| layout.has_blob(d)));
+        assert!(tmp.path().join(PENDING_FILE).exists());
+    }
+
+    #[test]
+    fn a_run_in_place_lists_what_it_adds_until_it_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        let pending = tmp.path().join(PENDING_FILE);
+        // Rolled back: the blob and the list go.
+        let w = layout.writer_in_place();
+        let (d, _) = w.put_blob(b"new").unwrap();
+        assert_eq!(fs::read_to_string(&pending).unwrap(), format!("{d}\n"));
+        assert_eq!(
+            fs::metadata(&pending).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        drop(w);
+        assert!(!layout.has_blob(&d) && !pending.exists());
+        // Committed: the list goes, the blob stays.
+        let w = Box::new(layout.writer_in_place());
+        let (d, _) = w.put_blob(b"new").unwrap();
+        w.commit(b"{}", &[]).unwrap();
+        assert!(layout.has_blob(&d) && !pending.exists());
+    }
+
+    #[test]
+    fn a_staging_directory_is_private_until_it_is_the_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        let w = Box::new(OciLayoutWriter::open(&target).unwrap());
+        let staging = w.staging.as_ref().unwrap().path().to_path_buf();
+        assert_eq!(
+            fs::metadata(&staging).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        w.commit(b"{}", &[]).unwrap();
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]

@@ -13,15 +13,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tempfile::TempDir;
-
 use super::oci::{INDEX_FILE, LockMode, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, OciLayoutWriter};
 use super::tarball::{Compression, TarWriter, Tarball, parent_dir};
+use super::temp::{self, TempDir};
 use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
 use crate::digest::{Algorithm, Digest};
-
-/// Prefix of the staging directory made beside the target.
-const TEMP_PREFIX: &str = ".layercrypt-tmp-";
 
 /// The index of an archive that holds no image yet.
 const EMPTY_INDEX: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
@@ -176,9 +172,9 @@ impl OciArchiveWriter {
     ) -> Result<OciArchiveWriter, StoreError> {
         let dir = parent_dir(target);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempdir_in(&dir)
+        // What killed runs left beside the target goes first.
+        temp::sweep(&dir);
+        let staging = TempDir::new_in(&dir)
             .map_err(|e| StoreError::io("creating a staging directory in", &dir, e))?;
         let staged = OciLayoutWriter::open(&staging.path().join("layout"))?;
         let mode = match &base {

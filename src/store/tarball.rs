@@ -34,9 +34,6 @@ pub const MAX_ENTRIES: usize = 1 << 20;
 /// Most symbolic links followed to reach a regular file.
 const MAX_LINK_HOPS: usize = 16;
 
-/// Prefix of temporary files made beside an archive.
-const TEMP_PREFIX: &str = ".layercrypt-tmp-";
-
 /// Where a regular file's bytes lie in an archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TarEntry {
@@ -114,6 +111,13 @@ pub fn normalize_name(raw: &[u8]) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// Whether a relative name names the archive's root (`.`, `./`).
+fn is_root(raw: &[u8]) -> bool {
+    !raw.is_empty()
+        && !raw.starts_with(b"/")
+        && raw.split(|&b| b == b'/').all(|p| p.is_empty() || p == b".")
+}
+
 /// Resolve a symbolic link's target against the directory of `link` (a normalised name);
 /// refuse targets that are absolute or climb out of the archive.
 fn resolve_link(link: &str, target: &[u8]) -> Result<String, String> {
@@ -171,6 +175,10 @@ impl TarIndex {
             }
             let kind = entry.header().entry_type();
             if kind.is_pax_global_extensions() {
+                continue;
+            }
+            // `tar -C layout -cf image.tar .` starts with the archive's root, `./`.
+            if kind == tar::EntryType::Directory && is_root(&entry.path_bytes()) {
                 continue;
             }
             let name = normalize_name(&entry.path_bytes())
@@ -286,7 +294,8 @@ pub struct Tarball {
 }
 
 impl Tarball {
-    /// Open, lock (shared or exclusive) and index the archive at `path`.
+    /// Open, lock (shared or exclusive) and index the archive at `path`. Opened exclusively
+    /// (to be rewritten), it first removes the temporaries killed runs left beside it.
     pub fn open(path: &Path, exclusive: bool) -> Result<Tarball, StoreError> {
         let file = File::open(path).map_err(|e| StoreError::io("opening", path, e))?;
         let meta = file
@@ -308,6 +317,11 @@ impl Tarball {
                 });
             }
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io("locking", path, e)),
+        }
+        if exclusive {
+            // About to be rewritten: what killed runs left beside it (a staging directory, a
+            // half-written archive) goes, even if this run finds nothing to change.
+            super::temp::sweep(&parent_dir(path));
         }
         let mut head = [0u8; 4];
         let n = file
@@ -403,20 +417,38 @@ fn decompress_to_temp(
     // Beside the archive (same filesystem, so the space is where the user expects it), or in
     // the system's temporary directory when the archive's directory is read-only.
     let dir = parent_dir(path);
+    // An unnamed (O_TMPFILE) file is made 0666 less the umask: 0600 like every temporary.
     let mut temp = tempfile::tempfile_in(&dir)
         .or_else(|_| tempfile::tempfile())
+        .and_then(|f| {
+            f.set_permissions(fs::Permissions::from_mode(0o600))
+                .map(|()| f)
+        })
         .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
     let source = io::BufReader::new(
         file.try_clone()
             .map_err(|e| StoreError::io("opening", path, e))?,
     );
-    let copied = match compression {
-        Compression::Gzip => io::copy(&mut flate2::read::MultiGzDecoder::new(source), &mut temp),
-        Compression::Zstd => zstd::stream::read::Decoder::with_buffer(source)
-            .and_then(|mut d| io::copy(&mut d, &mut temp)),
+    let undecodable = |e: io::Error| bad(path, format!("it cannot be decompressed ({e})"));
+    let mut decoder: Box<dyn Read> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(source)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(source).map_err(undecodable)?)
+        }
         Compression::None => unreachable!("only compressed archives are decompressed"),
     };
-    copied.map_err(|e| bad(path, format!("it cannot be decompressed ({e})")))?;
+    // A failed read is the archive's fault; a failed write (a full disk) is not.
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(undecodable(e)),
+        };
+        temp.write_all(&buf[..n])
+            .map_err(|e| StoreError::io("writing a decompressed copy of", path, e))?;
+    }
     Ok(temp)
 }
 
@@ -502,9 +534,7 @@ impl TarWriter {
     /// Start an archive that will replace (or create) `target`.
     pub fn create(target: &Path) -> Result<TarWriter, StoreError> {
         let dir = parent_dir(target);
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
+        let temp = super::temp::file_in(&dir)
             .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
         let file = temp
             .as_file()
@@ -600,8 +630,7 @@ impl TarWriter {
         out.finish().map_err(err)?;
         temp.as_file().sync_all().map_err(err)?;
         fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(err)?;
-        temp.persist(&target)
-            .map_err(|e| StoreError::io("replacing", &target, e.error))?;
+        super::temp::persist(temp, &target).map_err(|e| StoreError::io("replacing", &target, e))?;
         let dir = parent_dir(&target);
         File::open(&dir)
             .and_then(|d| d.sync_all())
@@ -681,6 +710,20 @@ mod tests {
             &bytes[e.offset as usize..(e.offset + e.size) as usize],
             b"hello"
         );
+    }
+
+    #[test]
+    fn accepts_the_root_directory_gnu_tar_writes() {
+        // `tar -C layout -cf image.tar .`
+        let bytes = raw_tar(&[
+            ("./", Directory, "", b""),
+            ("./oci-layout", Regular, "", b"{}"),
+        ]);
+        let index = scan(&bytes).unwrap();
+        assert_eq!(index.names().collect::<Vec<_>>(), ["oci-layout"]);
+        // A root that is a file, or an absolute one, is still refused.
+        assert!(reason(&raw_tar(&[("./", Regular, "", b"x")])).contains("empty name"));
+        assert!(reason(&raw_tar(&[("/", Directory, "", b"")])).contains("absolute"));
     }
 
     #[test]
@@ -772,6 +815,12 @@ mod tests {
         fs::write(&path, gz.finish().unwrap()).unwrap();
         let t = Tarball::open(&path, false).unwrap();
         assert_eq!(t.compression(), Compression::Gzip);
+        // The decompressed copy has no name and is private.
+        assert_eq!(
+            t.data.metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
         assert_eq!(t.read_file("f", 100).unwrap().unwrap(), b"zipped");
         assert!(t.read_file("f", 2).is_err());
     }
@@ -787,5 +836,23 @@ mod tests {
             Tarball::open(&path, true),
             Err(StoreError::Locked { .. })
         ));
+    }
+
+    #[test]
+    fn opening_an_archive_to_rewrite_it_removes_what_killed_runs_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        fs::write(&path, raw_tar(&[("f", Regular, "", b"x")])).unwrap();
+        let stale = [
+            dir.path().join(".layercrypt-tmp-Stage1"),
+            dir.path().join(".layercrypt-tmp-Tar001"),
+        ];
+        fs::create_dir_all(stale[0].join("layout")).unwrap();
+        fs::write(&stale[1], b"half an archive").unwrap();
+        drop(Tarball::open(&path, false).unwrap());
+        assert!(stale.iter().all(|p| p.exists()), "a reader removed them");
+        drop(Tarball::open(&path, true).unwrap());
+        assert!(stale.iter().all(|p| !p.exists()));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
