@@ -30,6 +30,7 @@ use crate::format::{
 use crate::image::{Descriptor, GraphBudget, Image, Node, TopIndex, load_node_within, reachable};
 use crate::keywrap::{Recipient, Registry, wrap_for};
 use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
+use crate::progress::{Item, Progress, Silent};
 use crate::store::oci::LockMode;
 use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter};
 
@@ -198,6 +199,15 @@ struct JobOutput {
 
 /// Run a request to the end.
 pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome, Error> {
+    run_with_progress(request, events, &Silent)
+}
+
+/// [`run`], reporting the bytes of every streamed blob to `progress` as they go.
+pub fn run_with_progress(
+    request: &Request,
+    events: &(dyn Fn(Event) + Sync),
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
     let dst = request.destination.as_ref();
     // Where the result lands: the destination, or the source rewritten in place.
     let target = dst.unwrap_or(&request.source);
@@ -318,7 +328,13 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         operation: &request.operation,
         registry: &request.registry,
         events,
+        progress,
     };
+    let streamed = plan.jobs.iter().filter(|j| j.work.streams_data());
+    progress.expect(
+        streamed.clone().count(),
+        streamed.map(|j| j.source.size).sum(),
+    );
     let outputs = pool.install(|| {
         plan.jobs
             .par_iter()
@@ -678,6 +694,7 @@ struct Execution<'a> {
     operation: &'a Operation,
     registry: &'a Registry,
     events: &'a (dyn Fn(Event) + Sync),
+    progress: &'a dyn Progress,
 }
 
 impl Execution<'_> {
@@ -859,6 +876,7 @@ impl Execution<'_> {
             .dest
             .create_blob(crate::digest::Algorithm::Sha256)
             .map_err(LayerError::Store)?;
+        let mut progress = self.progress.start(Item::Layer(&job.at), job.source.size);
         let mut buf = vec![0u8; CHUNK_SIZE];
         loop {
             let n = read_full(&mut reader, &mut buf).map_err(|e| {
@@ -875,7 +893,9 @@ impl Execution<'_> {
                     e,
                 ))
             })?;
+            progress.advance(n as u64);
         }
+        progress.finish();
         Ok(sink)
     }
 
@@ -1061,9 +1081,12 @@ impl Execution<'_> {
             // A foreign layer's blob lives at its `urls`; copy it only if it is here anyway.
             .filter(|d| !d.json.contains("urls") || self.source.has_blob(&d.digest))
             .collect();
+        self.progress
+            .expect(missing.len(), missing.iter().map(|d| d.size).sum());
         missing.par_iter().try_for_each(|desc| {
             let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
             let mut sink = self.dest.create_blob(desc.digest.algorithm())?;
+            let mut progress = self.progress.start(Item::Copy(&desc.digest), desc.size);
             let mut buf = vec![0u8; CHUNK_SIZE.min(desc.size.max(1) as usize)];
             loop {
                 let n = read_full(&mut reader, &mut buf)
@@ -1073,7 +1096,9 @@ impl Execution<'_> {
                 }
                 sink.write_all(&buf[..n])
                     .map_err(|e| StoreError::io("writing to", self.dest.name().to_string(), e))?;
+                progress.advance(n as u64);
             }
+            progress.finish();
             sink.commit()?;
             (self.events)(Event::Detail(format!("copied {}", desc.digest)));
             Ok::<(), StoreError>(())
