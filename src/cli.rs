@@ -78,8 +78,7 @@ pub const LONG_VERSION: &str = concat!(
     grpc_feature!(),
     "\n  pgp               OpenPGP recipients and keys (sequoia-openpgp, LGPL-2.0-or-later)",
     "\n  keyprovider-grpc  key providers reached over gRPC (command providers always work)",
-    "\nwire format: containers/ocicrypt (AES_256_CTR_HMAC_SHA256 layers; JWE, PKCS#7,",
-    " PKCS#11, OpenPGP and key-provider wrapped keys)"
+    "\nwire format: containers/ocicrypt (AES_256_CTR_HMAC_SHA256 layers)"
 );
 
 const AFTER_HELP: &str = "\
@@ -92,8 +91,23 @@ Image references:
                              images only, one platform each (encrypted output is refused)
   PATH                       a directory is an OCI layout; a file is detected by its content
 
+Examples (each command's --help has more):
+  skopeo copy docker://docker.io/library/alpine:3.20 oci:alpine:3.20
+  layercrypt encrypt -r jwe:alice.pub.pem oci:alpine:3.20 oci:alpine-enc:3.20
+  layercrypt inspect oci:alpine-enc:3.20
+  layercrypt verify -k alice.pem --full oci:alpine-enc:3.20
+  layercrypt decrypt -k alice.pem oci:alpine-enc:3.20 oci:alpine-plain:3.20
+
+Environment:
+  GNUPGHOME                    GnuPG home for pgp: recipients and keys (--gpg-homedir wins)
+  OCICRYPT_KEYPROVIDER_CONFIG  key providers: a JSON file {\"key-providers\": {NAME: ...}}
+  OCICRYPT_CONFIG              PKCS#11 module policy: a YAML file, or `internal`
+  OCICRYPT_OAEP_HASHALG        PKCS#11 RSA-OAEP hash: sha256 (default) or sha1
+
+Output: results on stdout; progress bars (on a terminal), warnings and errors on stderr.
+
 Exit status: 0 success (verify: every check passed), 1 verify found a problem, 2 error
-(bad usage, unreadable input, I/O failure; nothing was changed).";
+(bad usage, unreadable input, no usable key, I/O failure; nothing was changed).";
 
 const REKEY_HELP: &str = "\
 Examples:
@@ -668,7 +682,6 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            let mut out = io::stdout().lock();
             use clap_complete::{Shell as S, generate};
             let shell = match shell {
                 Shell::Bash => S::Bash,
@@ -677,7 +690,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 Shell::Elvish => S::Elvish,
                 Shell::Powershell => S::PowerShell,
             };
-            generate(shell, &mut cmd, "layercrypt", &mut out);
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            generate(shell, &mut cmd, "layercrypt", &mut script);
+            io::stdout().lock().write_all(&script)?;
             Ok(EXIT_OK)
         }
         Command::Man => {
