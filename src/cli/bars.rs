@@ -68,12 +68,14 @@ impl Bars {
         if show_at.is_some_and(|at| Instant::now() >= at) {
             *show_at = None;
             self.shown.store(true, Ordering::Relaxed);
-            self.multi.set_draw_target(match self.mode {
-                // Whatever stderr is: indicatif's own stderr target hides itself when stderr
-                // is not a terminal.
-                ProgressMode::Always => ProgressDrawTarget::term_like_with_hz(Box::new(Stderr), 10),
-                _ => ProgressDrawTarget::stderr_with_hz(10),
-            });
+            // indicatif's own stderr target hides itself when stderr is not a terminal.
+            self.multi.set_draw_target(
+                if self.mode == ProgressMode::Always && !io::stderr().is_terminal() {
+                    ProgressDrawTarget::term_like_with_hz(Box::new(Stderr::default()), 10)
+                } else {
+                    ProgressDrawTarget::stderr_with_hz(10)
+                },
+            );
         }
     }
 }
@@ -95,12 +97,18 @@ fn style() -> ProgressStyle {
     .progress_chars("=> ")
 }
 
-/// A short label for a bar: `layer 2 linux/amd64`, `copy sha256:0123456789ab`.
+/// A short label for a bar: `layer 2 linux/amd64`, `copy 0123456789ab` (a blob by the start
+/// of its digest).
 fn label(item: Item<'_>) -> String {
+    let short = |digest: &crate::digest::Digest| {
+        let s = digest.short();
+        s.split_once(':')
+            .map_or(s.clone(), |(_, hex)| hex.to_string())
+    };
     match item {
         Item::Layer(at) => format!("layer {} {}", at.index, at.platform),
-        Item::Copy(digest) => format!("copy {}", digest.short()),
-        Item::Check(digest) => format!("check {}", digest.short()),
+        Item::Copy(digest) => format!("copy {}", short(digest)),
+        Item::Check(digest) => format!("check {}", short(digest)),
     }
 }
 
@@ -139,14 +147,29 @@ impl Drop for Bar<'_> {
     }
 }
 
-/// stderr as a terminal, whatever it is (`--progress always`): ANSI control sequences, and the
-/// width `COLUMNS` gives (80 without it).
-#[derive(Debug)]
-struct Stderr;
+/// stderr that is not a terminal, drawn on as if it were one (`--progress always`): ANSI
+/// control sequences, the width `COLUMNS` gives (80 without it), and a line feed after each
+/// full line, where a terminal would wrap, so that a log shows one bar per line.
+#[derive(Debug, Default)]
+struct Stderr {
+    /// Characters written on the current line.
+    column: std::sync::atomic::AtomicUsize,
+}
 
 impl Stderr {
     fn write(&self, s: &str) -> io::Result<()> {
         io::stderr().lock().write_all(s.as_bytes())
+    }
+
+    /// Write text (no control sequences) and wrap after a full line.
+    fn text(&self, s: &str) -> io::Result<()> {
+        self.write(s)?;
+        let column = self.column.fetch_add(s.chars().count(), Ordering::Relaxed);
+        if column + s.chars().count() >= usize::from(self.width()) {
+            self.column.store(0, Ordering::Relaxed);
+            self.write("\n")?;
+        }
+        Ok(())
     }
 
     fn control(&self, n: usize, code: char) -> io::Result<()> {
@@ -183,14 +206,16 @@ impl TermLike for Stderr {
     }
 
     fn write_line(&self, s: &str) -> io::Result<()> {
+        self.column.store(0, Ordering::Relaxed);
         self.write(&format!("{s}\n"))
     }
 
     fn write_str(&self, s: &str) -> io::Result<()> {
-        self.write(s)
+        self.text(s)
     }
 
     fn clear_line(&self) -> io::Result<()> {
+        self.column.store(0, Ordering::Relaxed);
         self.write("\r\x1b[2K")
     }
 
