@@ -272,6 +272,18 @@ fn an_image_name_that_is_not_there() {
 }
 
 #[test]
+fn an_image_that_is_not_there() {
+    mistake(
+        "inspect oci:images/nonexistent:v1",
+        2,
+        "\
+error: opening images/nonexistent: No such file or directory (os error 2)
+hint: check the path; an image is oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:REF] (`skopeo copy docker://IMAGE oci:DIR:REF` makes one)
+",
+    );
+}
+
+#[test]
 fn no_recipient_is_a_usage_error() {
     mistake(
         "encrypt oci:images/plain:v1",

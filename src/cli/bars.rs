@@ -4,7 +4,8 @@
 //!
 //! `--progress auto` (the default) draws only when stderr is a terminal, and only once a run
 //! has taken a moment, so that short runs do not flicker; `always` draws at once, even into a
-//! file or pipe (with the terminal's control sequences); `never` and `-q` draw nothing.
+//! file or pipe (with a terminal's control sequences, one bar per line); `never` and `-q`
+//! draw nothing.
 //! Bars never go to stdout, which carries results only, and they are cleared when the run
 //! ends. Diagnostics printed while bars are drawn go through [`Bars::suspend`].
 
@@ -25,8 +26,8 @@ pub(super) struct Bars {
     mode: ProgressMode,
     multi: MultiProgress,
     total: ProgressBar,
-    /// When the bars may appear (`auto`); `None` once they are shown.
-    show_at: std::sync::Mutex<Option<Instant>>,
+    /// When the bars may appear (`auto` waits a moment).
+    show_at: Instant,
     shown: AtomicBool,
 }
 
@@ -47,7 +48,7 @@ impl Bars {
             mode,
             multi,
             total,
-            show_at: std::sync::Mutex::new(Some(Instant::now() + delay)),
+            show_at: Instant::now() + delay,
             shown: AtomicBool::new(false),
         };
         bars.maybe_show();
@@ -61,22 +62,20 @@ impl Bars {
 
     /// Show the bars once their moment has come.
     fn maybe_show(&self) {
-        if self.shown.load(Ordering::Relaxed) {
+        if self.shown.load(Ordering::Relaxed)
+            || Instant::now() < self.show_at
+            || self.shown.swap(true, Ordering::Relaxed)
+        {
             return;
         }
-        let mut show_at = self.show_at.lock().unwrap_or_else(|p| p.into_inner());
-        if show_at.is_some_and(|at| Instant::now() >= at) {
-            *show_at = None;
-            self.shown.store(true, Ordering::Relaxed);
-            // indicatif's own stderr target hides itself when stderr is not a terminal.
-            self.multi.set_draw_target(
-                if self.mode == ProgressMode::Always && !io::stderr().is_terminal() {
-                    ProgressDrawTarget::term_like_with_hz(Box::new(Stderr::default()), 10)
-                } else {
-                    ProgressDrawTarget::stderr_with_hz(10)
-                },
-            );
-        }
+        // indicatif's own stderr target hides itself when stderr is not a terminal.
+        self.multi.set_draw_target(
+            if self.mode == ProgressMode::Always && !io::stderr().is_terminal() {
+                ProgressDrawTarget::term_like_with_hz(Box::new(Stderr::default()), 10)
+            } else {
+                ProgressDrawTarget::stderr_with_hz(10)
+            },
+        );
     }
 }
 

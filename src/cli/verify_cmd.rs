@@ -46,10 +46,16 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
         jobs: args.jobs.map(usize::from),
         registry,
     };
-    let report = match super::bars::Bars::new(args.progress, args.quiet).filter(|_| args.full) {
-        Some(bars) => verify_with_progress(&request, &bars)?,
+    // Only --full reads layer data, so only it shows progress.
+    let bars = args
+        .full
+        .then(|| super::bars::Bars::new(args.progress, args.quiet))
+        .flatten();
+    let report = match &bars {
+        Some(bars) => verify_with_progress(&request, bars)?,
         None => verify_with_progress(&request, &crate::progress::Silent)?,
     };
+    drop(bars);
     if !args.quiet {
         for w in &report.warnings {
             super::diagnostic("warning", w);
