@@ -330,10 +330,11 @@ pub fn run_with_progress(
         events,
         progress,
     };
+    // Declared sizes, which a hostile descriptor may set to anything: add without overflow.
     let streamed = plan.jobs.iter().filter(|j| j.work.streams_data());
     progress.expect(
         streamed.clone().count(),
-        streamed.map(|j| j.source.size).sum(),
+        streamed.map(|j| j.source.size).fold(0, u64::saturating_add),
     );
     let outputs = pool.install(|| {
         plan.jobs
@@ -1081,8 +1082,10 @@ impl Execution<'_> {
             // A foreign layer's blob lives at its `urls`; copy it only if it is here anyway.
             .filter(|d| !d.json.contains("urls") || self.source.has_blob(&d.digest))
             .collect();
-        self.progress
-            .expect(missing.len(), missing.iter().map(|d| d.size).sum());
+        self.progress.expect(
+            missing.len(),
+            missing.iter().map(|d| d.size).fold(0, u64::saturating_add),
+        );
         missing.par_iter().try_for_each(|desc| {
             let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
             let mut sink = self.dest.create_blob(desc.digest.algorithm())?;

@@ -310,7 +310,10 @@ pub fn verify_with_progress(
             .build()
             .map_err(|e| Error::Unsupported(format!("starting {threads} worker threads ({e})")))?;
         let read = tasks.iter().filter(|t| t.reads_data());
-        progress.expect(read.clone().count(), read.map(|t| t.desc.size).sum());
+        progress.expect(
+            read.clone().count(),
+            read.map(|t| t.desc.size).fold(0, u64::saturating_add),
+        );
         let streamed = pool.install(|| {
             tasks
                 .par_iter()
