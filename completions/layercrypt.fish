@@ -32,18 +32,21 @@ complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "rekey" -d 'Ch
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "verify" -d 'Check that the selected layers open with the given keys (and, with --full, are intact)'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout: every command, its options and examples'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s r -l recipient -d 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
+always\t'Always, on stderr, even when it is a file or a pipe'
+never\t'Never'"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s q -l quiet -d 'Print only errors'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
@@ -53,11 +56,14 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l gpg-ho
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
+always\t'Always, on stderr, even when it is a file or a pipe'
+never\t'Never'"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s q -l quiet -d 'Print only errors'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
@@ -71,13 +77,16 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l from-fil
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
+always\t'Always, on stderr, even when it is a file or a pipe'
+never\t'Never'"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l rotate -d 'Re-encrypt the layer data under a fresh layer key for the --set recipients (digests change)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l in-place -d 'Re-key every image named in place, even when there are exactly two'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s q -l quiet -d 'Print only errors'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l dec-recipient -d 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
@@ -94,12 +103,15 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l gpg-hom
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s j -l jobs -d 'Worker threads for --full (default: one per CPU core)' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l progress -d 'Progress bars on stderr while --full reads layers: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
+always\t'Always, on stderr, even when it is a file or a pipe'
+never\t'Never'"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l full -d 'Also decrypt every selected layer to nowhere and check the HMAC, the blob\'s digest and size, the recorded plaintext digest and the config\'s diff_ids (needs a key)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l require-encrypted -d 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l json -d 'Print JSON (schema in the README) instead of one line per layer'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s q -l quiet -d 'Print only the layers that failed'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s v -l verbose -d 'Also say which key opened each layer and which checks passed'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s V -l version -d 'Print version'
@@ -111,5 +123,5 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fi
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "inspect" -d 'Show, per platform and layer, what is encrypted and for whom'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "verify" -d 'Check that the selected layers open with the given keys (and, with --full, are intact)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "man" -d 'Print the man page (roff) on stdout: every command, its options and examples'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand help; and not __fish_seen_subcommand_from encrypt decrypt rekey inspect verify completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

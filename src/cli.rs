@@ -6,6 +6,8 @@
 //! 1 `verify` found a problem, 2 any error (nothing changed). A closed stdout pipe ends the
 //! program quietly.
 
+mod bars;
+mod man;
 mod verify_cmd;
 
 use std::io::{self, Write};
@@ -30,6 +32,55 @@ pub const EXIT_CHECK_FAILED: u8 = 1;
 /// Exit status: an error; nothing was changed.
 pub const EXIT_ERROR: u8 = 2;
 
+// The optional cargo features of this build, for `--version`: `+name` when built in, `-name`
+// when not.
+#[cfg(feature = "pgp")]
+macro_rules! pgp_feature {
+    () => {
+        "+pgp"
+    };
+}
+#[cfg(not(feature = "pgp"))]
+macro_rules! pgp_feature {
+    () => {
+        "-pgp"
+    };
+}
+#[cfg(feature = "keyprovider-grpc")]
+macro_rules! grpc_feature {
+    () => {
+        "+keyprovider-grpc"
+    };
+}
+#[cfg(not(feature = "keyprovider-grpc"))]
+macro_rules! grpc_feature {
+    () => {
+        "-keyprovider-grpc"
+    };
+}
+
+/// `-V`: the version and the optional features this build has (`+`) or lacks (`-`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    pgp_feature!(),
+    " ",
+    grpc_feature!(),
+    ")"
+);
+
+/// `--version`: the version, and what each optional feature is.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nfeatures: ",
+    pgp_feature!(),
+    " ",
+    grpc_feature!(),
+    "\n  pgp               OpenPGP recipients and keys (sequoia-openpgp, LGPL-2.0-or-later)",
+    "\n  keyprovider-grpc  key providers reached over gRPC (command providers always work)",
+    "\nwire format: containers/ocicrypt (AES_256_CTR_HMAC_SHA256 layers)"
+);
+
 const AFTER_HELP: &str = "\
 Image references:
   oci:PATH[:REF]             an OCI image layout directory (as `skopeo copy … oci:PATH:REF`
@@ -40,8 +91,23 @@ Image references:
                              images only, one platform each (encrypted output is refused)
   PATH                       a directory is an OCI layout; a file is detected by its content
 
+Examples (each command's --help has more):
+  skopeo copy docker://docker.io/library/alpine:3.20 oci:alpine:3.20
+  layercrypt encrypt -r jwe:alice.pub.pem oci:alpine:3.20 oci:alpine-enc:3.20
+  layercrypt inspect oci:alpine-enc:3.20
+  layercrypt verify -k alice.pem --full oci:alpine-enc:3.20
+  layercrypt decrypt -k alice.pem oci:alpine-enc:3.20 oci:alpine-plain:3.20
+
+Environment:
+  GNUPGHOME                    GnuPG home for pgp: recipients and keys (--gpg-homedir wins)
+  OCICRYPT_KEYPROVIDER_CONFIG  key providers: a JSON file {\"key-providers\": {NAME: ...}}
+  OCICRYPT_CONFIG              PKCS#11 module policy: a YAML file, or `internal`
+  OCICRYPT_OAEP_HASHALG        PKCS#11 RSA-OAEP hash: sha256 (default) or sha1
+
+Output: results on stdout; progress bars (on a terminal), warnings and errors on stderr.
+
 Exit status: 0 success (verify: every check passed), 1 verify found a problem, 2 error
-(bad usage, unreadable input, I/O failure; nothing was changed).";
+(bad usage, unreadable input, no usable key, I/O failure; nothing was changed).";
 
 const REKEY_HELP: &str = "\
 Examples:
@@ -68,7 +134,13 @@ they are SRC and DST.";
 /// Encrypt, decrypt, re-key, inspect and verify OCI image layers offline, wire-compatible with
 /// containers/ocicrypt (skopeo, podman, buildah, containerd imgcrypt, nerdctl).
 #[derive(Debug, Parser)]
-#[command(name = "layercrypt", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "layercrypt",
+    version = VERSION,
+    long_version = LONG_VERSION,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -113,12 +185,25 @@ Examples:
     #[command(after_help = verify_cmd::AFTER_HELP)]
     Verify(VerifyArgs),
     /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  layercrypt completions bash > ~/.local/share/bash-completion/completions/layercrypt
+  layercrypt completions zsh > ~/.zfunc/_layercrypt    (with fpath+=(~/.zfunc) in ~/.zshrc)
+  layercrypt completions fish > ~/.config/fish/completions/layercrypt.fish
+  layercrypt completions elvish >> ~/.config/elvish/rc.elv
+  layercrypt completions powershell >> $PROFILE
+
+The same scripts are in completions/ in the source tree.")]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: Shell,
     },
-    /// Print the man page (roff) on stdout.
+    /// Print the man page (roff) on stdout: every command, its options and examples.
+    #[command(after_help = "\
+Examples:
+  layercrypt man | man -l -
+  layercrypt man > ~/.local/share/man/man1/layercrypt.1 && man layercrypt")]
     Man,
 }
 
@@ -135,6 +220,18 @@ pub enum Shell {
     Elvish,
     /// PowerShell.
     Powershell,
+}
+
+/// When to draw progress bars (`--progress`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Only when stderr is a terminal, and once the run has taken a moment.
+    #[default]
+    Auto,
+    /// Always, on stderr, even when it is a file or a pipe.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// `--platform` and `--layer`.
@@ -173,6 +270,10 @@ pub struct CommonArgs {
     /// Explain decisions: which key opened which layer, what was copied, why layers were kept.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Progress bars on stderr, per layer and in total: auto (only on a terminal), always,
+    /// never. -q draws none.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
 }
 
 /// `--gpg-homedir`.
@@ -346,6 +447,10 @@ pub struct VerifyArgs {
     /// Also say which key opened each layer and which checks passed.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Progress bars on stderr while --full reads layers: auto (only on a terminal), always,
+    /// never. -q draws none.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
     /// Image to verify.
     #[arg(value_name = "SRC")]
     pub source: String,
@@ -533,7 +638,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Decrypt(args) => {
             let registry = registry(&args.keys.gpg, args.common.quiet)?;
-            let keys = key_ring(&args.keys, args.common.verbose)?;
+            let keys = key_ring(&args.keys, &registry, args.common.verbose)?;
             let request = Request {
                 registry,
                 source: parse_ref(&args.source)?,
@@ -577,7 +682,6 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            let mut out = io::stdout().lock();
             use clap_complete::{Shell as S, generate};
             let shell = match shell {
                 Shell::Bash => S::Bash,
@@ -586,12 +690,14 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 Shell::Elvish => S::Elvish,
                 Shell::Powershell => S::PowerShell,
             };
-            generate(shell, &mut cmd, "layercrypt", &mut out);
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            generate(shell, &mut cmd, "layercrypt", &mut script);
+            io::stdout().lock().write_all(&script)?;
             Ok(EXIT_OK)
         }
         Command::Man => {
-            let mut out = io::stdout().lock();
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            man::render(&mut io::stdout().lock())?;
             Ok(EXIT_OK)
         }
     }
@@ -610,13 +716,21 @@ fn registry(gpg: &GpgArgs, quiet: bool) -> Result<Registry, Error> {
 
 /// The keys of `decrypt`, `rekey`, `verify` (every command that unwraps): `-k`, `--key-dir`,
 /// `--dec-recipient`, passphrases; with no key file at all, GnuPG is asked for OpenPGP keys, as
-/// ocicrypt's tools do. Files that are no key are listed as notes when `verbose`.
-fn key_ring(args: &KeyArgs, verbose: bool) -> Result<KeyRing, Error> {
+/// ocicrypt's tools do. Files that are no key are listed as notes when `verbose`. A
+/// `-k provider:NAME` that `registry` has no provider for is refused: it could open nothing.
+fn key_ring(args: &KeyArgs, registry: &Registry, verbose: bool) -> Result<KeyRing, Error> {
     let specs = args
         .keys
         .iter()
         .map(|k| KeySpec::parse(k))
         .collect::<Result<Vec<_>, _>>()?;
+    for spec in &specs {
+        if let KeySpec::Provider { name, .. } = spec
+            && registry.get(&format!("provider.{name}")).is_none()
+        {
+            return Err(Error::UnknownKeyProvider { name: name.clone() });
+        }
+    }
     let options = KeyOptions {
         passphrase_file: args.passphrase_file.clone(),
         prompt: interactive(),
@@ -630,7 +744,7 @@ fn key_ring(args: &KeyArgs, verbose: bool) -> Result<KeyRing, Error> {
     keys.gpg_passphrase = options.fallback_passphrase();
     if verbose {
         for s in skipped {
-            eprintln!("note: {s}");
+            diagnostic("note", &s);
         }
     }
     Ok(keys)
@@ -677,16 +791,30 @@ fn execute(request: &Request, common: &CommonArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-/// Run a request, with warnings and `-v` notes on stderr as they come.
+/// Run a request, with warnings and `-v` notes on stderr as they come, and progress bars as
+/// `--progress` asks.
 fn run_request(request: &Request, common: &CommonArgs) -> Result<Report, Error> {
     let quiet = common.quiet;
     let verbose = common.verbose;
-    let events = move |event: Event| match event {
-        Event::Warning(w) if !quiet => diagnostic("warning", &w),
-        Event::Detail(d) if verbose => eprintln!("note: {d}"),
+    let bars = if request.dry_run {
+        None
+    } else {
+        bars::Bars::new(common.progress, quiet)
+    };
+    let print = |kind: &str, text: &str| match &bars {
+        Some(b) => b.suspend(|| diagnostic(kind, text)),
+        None => diagnostic(kind, text),
+    };
+    let events = |event: Event| match event {
+        Event::Warning(w) if !quiet => print("warning", &w),
+        Event::Detail(d) if verbose => print("note", &d),
         _ => {}
     };
-    Ok(match engine::run(request, &events)? {
+    let outcome = match &bars {
+        Some(b) => engine::run_with_progress(request, &events, b),
+        None => engine::run(request, &events),
+    };
+    Ok(match outcome? {
         Outcome::Planned(_, report) | Outcome::Done(report) => report,
     })
 }

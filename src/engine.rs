@@ -31,6 +31,7 @@ use crate::format::{
 use crate::image::{Descriptor, GraphBudget, Image, Node, TopIndex, load_node_within, reachable};
 use crate::keywrap::{Recipient, Registry, wrap_for};
 use crate::plan::{self, ImagePlan, Job, JobWork, LayerAction, Operation, Plan, Selection};
+use crate::progress::{Item, Progress, Silent};
 use crate::store::oci::LockMode;
 use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter};
 
@@ -201,6 +202,15 @@ struct JobOutput {
 
 /// Run a request to the end.
 pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome, Error> {
+    run_with_progress(request, events, &Silent)
+}
+
+/// [`run`], reporting the bytes of every streamed blob to `progress` as they go.
+pub fn run_with_progress(
+    request: &Request,
+    events: &(dyn Fn(Event) + Sync),
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
     let dst = request.destination.as_ref();
     // Where the result lands: the destination, or the source rewritten in place.
     let target = dst.unwrap_or(&request.source);
@@ -331,7 +341,14 @@ pub fn run(request: &Request, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome
         operation: &request.operation,
         registry: &request.registry,
         events,
+        progress,
     };
+    // Declared sizes, which a hostile descriptor may set to anything: add without overflow.
+    let streamed = plan.jobs.iter().filter(|j| j.work.streams_data());
+    progress.expect(
+        streamed.clone().count(),
+        streamed.map(|j| j.source.size).fold(0, u64::saturating_add),
+    );
     let outputs = pool.install(|| {
         plan.jobs
             .par_iter()
@@ -703,6 +720,7 @@ struct Execution<'a> {
     operation: &'a Operation,
     registry: &'a Registry,
     events: &'a (dyn Fn(Event) + Sync),
+    progress: &'a dyn Progress,
 }
 
 impl Execution<'_> {
@@ -884,8 +902,13 @@ impl Execution<'_> {
             .dest
             .create_blob(crate::digest::Algorithm::Sha256)
             .map_err(LayerError::Store)?;
-        pipeline::pump(&mut *reader, &mut *sink, job.source.size, &mut transform).map_err(|e| {
-            match e {
+        let mut progress = self.progress.start(Item::Layer(&job.at), job.source.size);
+        let mut step = |chunk: &mut [u8]| {
+            transform(chunk);
+            progress.advance(chunk.len() as u64);
+        };
+        pipeline::pump(&mut *reader, &mut *sink, job.source.size, &mut step).map_err(
+            |e| match e {
                 pipeline::PumpError::Read(e) => {
                     LayerError::Store(StoreError::from_blob_read(self.source.name(), digest, e))
                 }
@@ -894,8 +917,9 @@ impl Execution<'_> {
                     self.dest.name().to_string(),
                     e,
                 )),
-            }
-        })?;
+            },
+        )?;
+        progress.finish();
         Ok(sink)
     }
 
@@ -1081,12 +1105,18 @@ impl Execution<'_> {
             // A foreign layer's blob lives at its `urls`; copy it only if it is here anyway.
             .filter(|d| !d.json.contains("urls") || self.source.has_blob(&d.digest))
             .collect();
+        self.progress.expect(
+            missing.len(),
+            missing.iter().map(|d| d.size).fold(0, u64::saturating_add),
+        );
         missing.par_iter().try_for_each(|desc| {
             let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
             let mut sink = self.dest.create_blob(desc.digest.algorithm())?;
+            let mut progress = self.progress.start(Item::Copy(&desc.digest), desc.size);
             // Reading verifies the source digest and writing hashes the copy: two hashes that
             // the pipeline runs on two threads for a large blob.
-            pipeline::pump(&mut *reader, &mut *sink, desc.size, &mut |_| {}).map_err(
+            let mut step = |chunk: &mut [u8]| progress.advance(chunk.len() as u64);
+            pipeline::pump(&mut *reader, &mut *sink, desc.size, &mut step).map_err(
                 |e| match e {
                     pipeline::PumpError::Read(e) => {
                         StoreError::from_blob_read(self.source.name(), &desc.digest, e)
@@ -1096,6 +1126,7 @@ impl Execution<'_> {
                     }
                 },
             )?;
+            progress.finish();
             sink.commit()?;
             (self.events)(Event::Detail(format!("copied {}", desc.digest)));
             Ok::<(), StoreError>(())

@@ -101,10 +101,21 @@ pub enum Error {
         /// The `--remove` value.
         spec: String,
     },
+    /// `-k provider:NAME` names a key provider the configuration does not have.
+    #[error(
+        "key `provider:{name}`: no key provider named `{name}` is configured (OCICRYPT_KEYPROVIDER_CONFIG)"
+    )]
+    UnknownKeyProvider {
+        /// The provider name.
+        name: String,
+    },
     /// A feature this version does not have.
     #[error("{0} is not supported by this version of layercrypt")]
     Unsupported(String),
 }
+
+/// How to configure a key provider.
+const PROVIDER_CONFIG_HINT: &str = "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file whose \"key-providers\" has an entry of that name (README: Key providers)";
 
 /// Why one layer could not be encrypted or decrypted.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +181,14 @@ impl Error {
                 ImageError::Store(e) => e.hint(),
                 _ => None,
             },
+            Error::Recipient {
+                spec,
+                source: RecipientError::NoScheme,
+            } => Some(format!(
+                "a recipient names its scheme: jwe:{spec} for a public key file, pkcs7:{spec} for an X.509 certificate, pgp:{spec} for an OpenPGP certificate or e-mail address"
+            )),
             Error::Recipient { source, .. } => source.hint(),
+            Error::UnknownKeyProvider { .. } => Some(PROVIDER_CONFIG_HINT.into()),
             Error::Key(e) => e.hint(),
             Error::NoRecipients => Some("name at least one recipient with -r jwe:PUBLIC-KEY-FILE".into()),
             Error::EncryptedToDockerArchive { .. } => {
@@ -181,6 +199,15 @@ impl Error {
                 "`layercrypt inspect` lists each layer's recipients; remove by the recipient string used with -r, an OpenPGP key id or fingerprint, a JWE kid, or pkcs7:CERT".into(),
             ),
             Error::Layer { source, .. } => match source.as_ref() {
+                LayerError::Unwrap(UnwrapError::NoKeysGiven { .. }) => Some(
+                    "name the private key with -k KEY-FILE (`layercrypt inspect` lists the layer's recipients)".into(),
+                ),
+                LayerError::Unwrap(UnwrapError::NoUsableKeys { schemes, problems })
+                    if schemes.iter().any(|s| s.starts_with("provider."))
+                        && problems.iter().any(|p| p.starts_with("provider.")) =>
+                {
+                    Some(PROVIDER_CONFIG_HINT.into())
+                }
                 LayerError::Unwrap(UnwrapError::NoUsableKeys { .. }) => Some(
                     "pass a private key of a scheme the layer is encrypted for (see `layercrypt inspect`)".into(),
                 ),

@@ -12,6 +12,8 @@
 //!   `index.json` last.
 //! - Resolve recipients and pick schemes: [`keywrap::Registry`]; load decryption keys:
 //!   [`keys::source::load_key_ring`].
+//! - Show progress while layers stream: implement [`progress::Progress`] and call
+//!   [`engine::run_with_progress`] or [`verify::verify_with_progress`].
 //! - See who can open what: [`inspect::inspect`]. Check that keys open the layers and that
 //!   they are intact, writing nothing: [`verify::verify`].
 //! - Work with the wire format directly: [`cipher`] (the `AES_256_CTR_HMAC_SHA256` layer
@@ -77,6 +79,7 @@ pub mod inspect;
 pub mod keys;
 pub mod keywrap;
 pub mod plan;
+pub mod progress;
 pub mod store;
 pub mod verify;
 

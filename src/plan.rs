@@ -284,6 +284,13 @@ pub enum JobWork {
     },
 }
 
+impl JobWork {
+    /// Whether the job reads and writes the layer's data (everything but a re-wrap).
+    pub fn streams_data(&self) -> bool {
+        !matches!(self, JobWork::Rewrap { .. })
+    }
+}
+
 /// A complete plan.
 #[derive(Debug)]
 pub struct Plan {

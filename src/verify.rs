@@ -46,6 +46,7 @@ use crate::format::{
 use crate::image::{Descriptor, ManifestNode, TopIndex};
 use crate::keywrap::{DescribeContext, KeyRing, Registry, UnwrapError, describe_layer};
 use crate::plan::{self, Selection};
+use crate::progress::{BlobProgress, Item, Progress, Silent};
 use crate::store::oci::LockMode;
 use crate::store::{BlobSource, ImageRef, MAX_MANIFEST_SIZE, StoreError};
 
@@ -238,6 +239,14 @@ impl VerifyReport {
 /// Verify the images of `request.source`. Findings go into the report (check
 /// [`VerifyReport::ok`]); `Err` means the run could not be done.
 pub fn verify(request: &VerifyRequest) -> Result<VerifyReport, Error> {
+    verify_with_progress(request, &Silent)
+}
+
+/// [`verify`], reporting to `progress` the bytes of every layer blob `full` reads.
+pub fn verify_with_progress(
+    request: &VerifyRequest,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, Error> {
     let mode = match (&request.keys, request.full) {
         (None, true) => return Err(Error::NoKeys),
         (None, false) => Mode::Structure,
@@ -300,10 +309,15 @@ pub fn verify(request: &VerifyRequest) -> Result<VerifyReport, Error> {
             .num_threads(threads)
             .build()
             .map_err(|e| Error::Unsupported(format!("starting {threads} worker threads ({e})")))?;
+        let read = tasks.iter().filter(|t| t.reads_data());
+        progress.expect(
+            read.clone().count(),
+            read.map(|t| t.desc.size).fold(0, u64::saturating_add),
+        );
         let streamed = pool.install(|| {
             tasks
                 .par_iter()
-                .map(|t| t.stream(source))
+                .map(|t| t.stream(source, progress))
                 .collect::<Result<Vec<_>, Error>>()
         })?;
         for (task, streamed) in tasks.iter_mut().zip(streamed) {
@@ -545,10 +559,19 @@ impl Task {
         task
     }
 
+    /// Whether [`Task::stream`] reads this blob (a plain layer, or an encrypted one that opened).
+    fn reads_data(&self) -> bool {
+        matches!(self.kind, Kind::Plain | Kind::Encrypted(Some(_)))
+    }
+
     /// Read the blob to its end (decrypting it if it was opened), hashing and decompressing
     /// it. Layers that cannot be read usefully (skipped, or encrypted and not opened) are
     /// left alone. Missing and corrupt blobs are findings; other read failures are errors.
-    fn stream(&self, source: &dyn BlobSource) -> Result<Option<Result<Streamed, String>>, Error> {
+    fn stream(
+        &self,
+        source: &dyn BlobSource,
+        progress: &dyn Progress,
+    ) -> Result<Option<Result<Streamed, String>>, Error> {
         let decryptor = match &self.kind {
             Kind::Skip(_) | Kind::Encrypted(None) => return Ok(None),
             Kind::Plain => None,
@@ -572,6 +595,7 @@ impl Task {
                 decryptor,
                 hasher: Hasher::new(Algorithm::Sha256),
                 failed: None,
+                progress: progress.start(Item::Check(digest), self.desc.size),
             },
         );
         let mut content = Hasher::new(Algorithm::Sha256);
@@ -583,6 +607,7 @@ impl Task {
         if let Some(e) = plaintext.failed {
             return finding(StoreError::from_blob_read(source.name(), digest, e));
         }
+        plaintext.progress.finish();
         if let Err(e) = drained {
             return Err(Error::Store(StoreError::from_blob_read(
                 source.name(),
@@ -797,6 +822,7 @@ struct Plaintext<'a> {
     decryptor: Option<Decryptor>,
     hasher: Hasher,
     failed: Option<io::Error>,
+    progress: Box<dyn BlobProgress + 'a>,
 }
 
 impl Read for Plaintext<'_> {
@@ -818,6 +844,7 @@ impl Read for Plaintext<'_> {
             d.apply(&mut buf[..n]);
         }
         self.hasher.update(&buf[..n]);
+        self.progress.advance(n as u64);
         Ok(n)
     }
 }

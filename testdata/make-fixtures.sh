@@ -15,7 +15,8 @@
 #            (Debian bookworm; Go ocicrypt 1.0.x/1.1.x).
 #
 # What it writes (everything is test-only material; the keys are NOT secret):
-#   testdata/keys/                 test keys made with the openssl CLI (+ pem2jwk.py, ssh-keygen)
+#   testdata/keys/                 test keys made with the openssl CLI (+ pem2jwk.py, ssh-keygen,
+#                                  age-keygen)
 #   testdata/images/plain/         OCI layout from mkimage: ref v1 (3 layers) and ref multi (index)
 #   testdata/images/skopeo-*/      encrypted copies of plain made by `skopeo copy --encryption-key`
 #   testdata/images/docker-archive-skopeo.tar   plain:v1 as a docker-archive (`docker save` format),
@@ -40,7 +41,8 @@
 # IVs), so each is made only when missing (or when its inputs were remade). The verification
 # always runs, and skopeo-results.txt has no timestamps, so re-running changes no file.
 #
-# Requires: bash, openssl, python3 (stdlib), skopeo, cargo (for the default MKIMAGE), ssh-keygen
+# Requires: bash, openssl, python3 (stdlib), skopeo, cargo (for the default MKIMAGE), ssh-keygen,
+# age-keygen
 # (optional: the OpenSSH key is skipped without it).
 
 set -euo pipefail
@@ -197,6 +199,16 @@ make_keys() {
         fi
     else
         log "warning: ssh-keygen not found, $KEYS/openssh-rsa2048 not made"
+    fi
+    if command -v age-keygen >/dev/null; then
+        if need "$KEYS/age-identity.txt"; then
+            rm -f "$KEYS/age-identity.txt" "$KEYS/age-recipient.txt"
+            age-keygen -o "$KEYS/age-identity.txt" 2>/dev/null
+            age-keygen -y "$KEYS/age-identity.txt" >"$KEYS/age-recipient.txt"
+            log "generated $KEYS/age-identity.txt $KEYS/age-recipient.txt"
+        fi
+    else
+        log "warning: age-keygen (Debian package age) not found, $KEYS/age-identity.txt not made"
     fi
 }
 

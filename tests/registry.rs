@@ -8,7 +8,9 @@
 //! - decrypting what was pulled (with layercrypt or `skopeo copy --decryption-key`) gives the
 //!   original image back, byte for byte (the original manifest or index digest);
 //! - on a multi-arch image with one platform encrypted, the other platform's manifest keeps
-//!   its digest throughout.
+//!   its digest throughout;
+//! - the README's quick start (encrypt, push, pull, decrypt, re-key, verify, push again) works
+//!   as written.
 //!
 //! These tests fail (never skip) when skopeo or the registry is missing; `scripts/deps.sh
 //! --test` installs both.
@@ -278,4 +280,50 @@ fn dropping_the_registry_stops_it() {
         "the registry process {} is still there",
         proc_dir.display()
     );
+}
+
+/// The README's quick start, step by step (with the sample image for alpine, and test keys for
+/// alice's EC P-384 and bob's RSA-4096 key pairs): encrypt for alice, push, pull, decrypt;
+/// re-key for bob in place, verify with bob's key, push again; bob (with skopeo) gets the
+/// original image.
+#[test]
+fn the_readme_quick_start_runs_as_written() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |name: &str| oci(&tmp.path().join(name), "3.20");
+    let (alice, alice_pub) = (key("ec384.pem"), format!("jwe:{}", key("ec384.pub.pem")));
+    let (bob, bob_pub) = (
+        key("rsa4096.pem"),
+        format!("jwe:{}", key("rsa4096.pub.pem")),
+    );
+    let run = |args: &[&str]| layercrypt().args(args).assert().success();
+
+    skopeo_copy(&[], &oci(&testdata("images/plain"), "v1"), &at("alpine"));
+    run(&[
+        "encrypt",
+        "-r",
+        &alice_pub,
+        &at("alpine"),
+        &at("alpine-enc"),
+    ]);
+    run(&["inspect", &at("alpine-enc")]).stdout(predicates::str::contains("P-384"));
+    skopeo_copy(&[], &at("alpine-enc"), &registry.image("alpine:3.20-enc"));
+
+    skopeo_copy(&[], &registry.image("alpine:3.20-enc"), &at("pulled"));
+    run(&["decrypt", "-k", &alice, &at("pulled"), &at("alpine-plain")]);
+    let plain = Layout(tmp.path().join("alpine-plain"));
+    assert_eq!(plain.entry("3.20")["digest"], plain_digest("v1"));
+
+    run(&["rekey", "-k", &alice, "--add", &bob_pub, &at("pulled")]);
+    run(&["verify", "-k", &bob, &at("pulled")])
+        .stdout(predicates::str::contains("verified: 3 ok, 0 failed"));
+    skopeo_copy(&[], &at("pulled"), &registry.image("alpine:3.20-enc"));
+
+    skopeo_copy(
+        &["--decryption-key", &bob],
+        &registry.image("alpine:3.20-enc"),
+        &at("bob"),
+    );
+    let bobs = Layout(tmp.path().join("bob"));
+    assert_eq!(bobs.entry("3.20")["digest"], plain_digest("v1"));
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::{
     EXIT_CHECK_FAILED, EXIT_OK, Failure, VerifyArgs, key_ring, parse_ref, registry, selection,
 };
-use crate::verify::{Mode, Status, VerifyReport, VerifyRequest, verify};
+use crate::verify::{Mode, Status, VerifyReport, VerifyRequest, verify_with_progress};
 
 /// `verify --help` epilogue.
 pub(super) const AFTER_HELP: &str = "\
@@ -33,7 +33,7 @@ Nothing is ever written.";
 pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
     let registry = registry(&args.keys.gpg, args.quiet || args.json)?;
     let keys = if args.keys.any() {
-        Some(key_ring(&args.keys, args.verbose)?)
+        Some(key_ring(&args.keys, &registry, args.verbose)?)
     } else {
         None
     };
@@ -46,7 +46,16 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
         jobs: args.jobs.map(usize::from),
         registry,
     };
-    let report = verify(&request)?;
+    // Only --full reads layer data, so only it shows progress.
+    let bars = args
+        .full
+        .then(|| super::bars::Bars::new(args.progress, args.quiet))
+        .flatten();
+    let report = match &bars {
+        Some(bars) => verify_with_progress(&request, bars)?,
+        None => verify_with_progress(&request, &crate::progress::Silent)?,
+    };
+    drop(bars);
     if !args.quiet {
         for w in &report.warnings {
             super::diagnostic("warning", w);

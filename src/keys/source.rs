@@ -154,6 +154,10 @@ impl KeySourceError {
                 kind: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
                 ..
             } => Some(PGP_KEY_HINT.into()),
+            KeySourceError::UnsupportedKind {
+                kind: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
+                ..
+            } => Some(SSH_AGE_HINT.into()),
             _ => None,
         }
     }
@@ -195,13 +199,14 @@ impl KeyError {
             KeyError::WrongKind {
                 found: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
                 ..
-            } => {
-                "SSH and age keys are not ocicrypt key types; make an RSA or EC key with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`"
-            }
+            } => SSH_AGE_HINT,
             KeyError::WrongKind {
                 found: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
                 ..
             } => PGP_KEY_HINT,
+            KeyError::UnsupportedAlgorithm(_) => {
+                "ocicrypt keys are RSA or EC P-256/P-384/P-521; make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`"
+            }
             KeyError::WrongPassword => {
                 "check the passphrase (a trailing newline in a passphrase file is tried with and without)"
             }
@@ -210,6 +215,9 @@ impl KeyError {
         Some(text.to_string())
     }
 }
+
+/// What to use instead of an SSH or age key.
+const SSH_AGE_HINT: &str = "SSH and age keys are not ocicrypt key types; make an RSA or EC key with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`";
 
 /// Where OpenPGP keys go, in this build.
 #[cfg(feature = "pgp")]

@@ -394,6 +394,14 @@ pub enum UnwrapError {
         /// Per-scheme problems (unsupported scheme, malformed annotation).
         problems: Vec<String>,
     },
+    /// No key was given at all (no key file, no provider), and GnuPG cannot open it either.
+    #[error("it is encrypted for {}, and no key was given to open it{}", schemes.join(", "), details(problems))]
+    NoKeysGiven {
+        /// The schemes present on the layer.
+        schemes: Vec<String>,
+        /// Per-scheme problems (unsupported scheme, malformed annotation).
+        problems: Vec<String>,
+    },
     /// Keys were tried and none opened it.
     #[error("none of the given keys can open it (encrypted for {}){}", schemes.join(", "), details(attempts))]
     NoKeyOpened {
@@ -722,6 +730,9 @@ pub fn unwrap_layer(
                 ),
             }
         }
+    }
+    if !tried_any && keys.is_empty() && keys.providers.is_empty() {
+        return Err(UnwrapError::NoKeysGiven { schemes, problems });
     }
     if !tried_any {
         return Err(UnwrapError::NoUsableKeys { schemes, problems });

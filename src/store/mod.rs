@@ -175,6 +175,13 @@ impl StoreError {
             {
                 Some("free some space, or write the result to another file system (rewriting in place needs room for the new blobs beside the old ones)".into())
             }
+            StoreError::Io {
+                action: "opening",
+                source,
+                ..
+            } if source.kind() == io::ErrorKind::NotFound => Some(
+                "check the path; an image is oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:REF] (`skopeo copy docker://IMAGE oci:DIR:REF` makes one)".into(),
+            ),
             StoreError::NotALayout { .. } => Some(
                 "an OCI image layout has `oci-layout`, `index.json` and `blobs/`; create one with `skopeo copy docker://IMAGE oci:DIR:TAG`".into(),
             ),
