@@ -422,6 +422,26 @@ mod tests {
         assert!(out.finish().is_err());
     }
 
+    /// The counter is the whole nonce as one 128-bit big-endian number and wraps from
+    /// all-ones to zero, as Go's `cipher.NewCTR` does: no panic, no error, and the keystream
+    /// is AES of each counter value.
+    #[test]
+    fn the_counter_wraps_at_128_bits_like_go() {
+        use aes::cipher::{BlockEncrypt, KeyInit};
+        let key = [7u8; KEY_LEN];
+        let nonce = [0xff; NONCE_LEN];
+        let secrets = LayerSecrets::from_parts(&key, &nonce).unwrap();
+        let mut data = vec![0u8; 3 * 16];
+        let mut enc = Encryptor::new(&secrets);
+        enc.apply(&mut data);
+        let aes = Aes256::new(&key.into());
+        for (i, counter) in [u128::MAX, 0, 1].into_iter().enumerate() {
+            let mut block = counter.to_be_bytes().into();
+            aes.encrypt_block(&mut block);
+            assert_eq!(&data[16 * i..16 * (i + 1)], &block[..], "block {i}");
+        }
+    }
+
     #[test]
     fn finish_before_eof_is_refused() {
         let mut r = EncryptingReader::new(PT, &vector_secrets());
@@ -582,6 +602,133 @@ mod tests {
             let mut dec = Decryptor::new(&DecryptionParams { secrets, hmac });
             dec.apply(&mut ct);
             prop_assert_eq!(dec.verify(), Err(CipherError::HmacMismatch));
+        }
+
+        /// How a layer is cut into chunks changes neither its ciphertext nor its HMAC, for any
+        /// key and nonce (counters near the 128-bit wrap included); decrypting in other chunks
+        /// gives the plaintext back and verifies.
+        #[test]
+        fn chunking_never_changes_the_ciphertext(
+            data in proptest::collection::vec(any::<u8>(), 0..5000),
+            key in any::<[u8; KEY_LEN]>(),
+            nonce in prop_oneof![any::<[u8; NONCE_LEN]>(), Just([0xff; NONCE_LEN])],
+            enc_chunks in proptest::collection::vec(1usize..600, 1..20),
+            dec_chunks in proptest::collection::vec(1usize..600, 1..20),
+        ) {
+            let secrets = LayerSecrets::from_parts(&key, &nonce).unwrap();
+            let mut whole = data.clone();
+            let mut enc = Encryptor::new(&secrets);
+            enc.apply(&mut whole);
+            let hmac = enc.finish();
+
+            let mut chunked = data.clone();
+            let mut enc = Encryptor::new(&secrets);
+            for range in chunk_ranges(chunked.len(), &enc_chunks) {
+                enc.apply(&mut chunked[range]);
+            }
+            prop_assert_eq!(&chunked, &whole);
+            prop_assert_eq!(enc.finish(), hmac);
+
+            let mut dec = Decryptor::new(&DecryptionParams { secrets, hmac });
+            for range in chunk_ranges(chunked.len(), &dec_chunks) {
+                dec.apply(&mut chunked[range]);
+            }
+            prop_assert_eq!(dec.verify(), Ok(()));
+            prop_assert_eq!(chunked, data);
+        }
+
+        /// The streams round-trip whatever sizes the source yields and the reader asks for, and
+        /// whatever sizes are written.
+        #[test]
+        fn streams_round_trip_any_read_and_write_sizes(
+            data in proptest::collection::vec(any::<u8>(), 0..5000),
+            source_sizes in proptest::collection::vec(1usize..600, 1..20),
+            read_sizes in proptest::collection::vec(1usize..600, 1..20),
+            write_sizes in proptest::collection::vec(1usize..600, 1..20),
+        ) {
+            let secrets = LayerSecrets::generate().unwrap();
+            let source = Trickle { data: &data, sizes: source_sizes, at: 0, turn: 0 };
+            let mut reader = EncryptingReader::new(source, &secrets);
+            let mut ct = Vec::new();
+            for size in read_sizes.iter().cycle() {
+                let mut buf = vec![0u8; *size];
+                let n = reader.read(&mut buf).unwrap();
+                if n == 0 { break; }
+                ct.extend_from_slice(&buf[..n]);
+            }
+            prop_assert_eq!(ct.len(), data.len());
+            let hmac = reader.finish().unwrap();
+            let mut w = DecryptingWriter::new(Vec::new(), &DecryptionParams { secrets, hmac });
+            for range in chunk_ranges(ct.len(), &write_sizes) {
+                w.write_all(&ct[range]).unwrap();
+            }
+            prop_assert_eq!(w.finish().unwrap(), data);
+        }
+
+        /// Any change to a layer is refused by the streaming decryptor, however it is written:
+        /// a bit flipped in the ciphertext or in the recorded HMAC, bytes cut off the end, bytes
+        /// appended.
+        #[test]
+        fn any_tampering_is_refused(
+            data in proptest::collection::vec(any::<u8>(), 1..3000),
+            change in 0u8..4,
+            pos in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+            extra in proptest::collection::vec(any::<u8>(), 1..40),
+            write_sizes in proptest::collection::vec(1usize..600, 1..20),
+        ) {
+            let secrets = LayerSecrets::generate().unwrap();
+            let mut ct = data.clone();
+            let mut enc = Encryptor::new(&secrets);
+            enc.apply(&mut ct);
+            let mut hmac = enc.finish();
+            let at = pos.index(ct.len());
+            match change {
+                0 => ct[at] ^= 1 << bit,
+                1 => hmac[pos.index(HMAC_LEN)] ^= 1 << bit,
+                2 => ct.truncate(at),
+                _ => ct.extend_from_slice(&extra),
+            }
+            let mut w = DecryptingWriter::new(Vec::new(), &DecryptionParams { secrets, hmac });
+            for range in chunk_ranges(ct.len(), &write_sizes) {
+                w.write_all(&ct[range]).unwrap();
+            }
+            let err = w.finish().unwrap_err();
+            prop_assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        }
+    }
+
+    /// `len` bytes cut into chunks of the given sizes, repeated as often as needed.
+    fn chunk_ranges(len: usize, sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for size in sizes.iter().cycle() {
+            if at >= len {
+                break;
+            }
+            let end = (at + size).min(len);
+            ranges.push(at..end);
+            at = end;
+        }
+        ranges
+    }
+
+    /// A source that yields its data in pieces of the given sizes, in turn.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        at: usize,
+        turn: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
         }
     }
 }

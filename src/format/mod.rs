@@ -174,15 +174,18 @@ impl Envelope {
         Envelope { entries }
     }
 
-    /// Parse an annotation value. Empty entries (a stray comma) are skipped.
+    /// Parse an annotation value. Empty entries (a stray comma, or only line breaks, which
+    /// base64 decoding ignores) are skipped: no scheme's blob is empty, and writing the
+    /// envelope back must not turn them into stray commas.
     pub fn parse(value: &str) -> Result<Envelope, EnvelopeError> {
-        let count = value.split(',').filter(|part| !part.is_empty()).count();
+        let blank = |part: &str| part.bytes().all(|b| b == b'\r' || b == b'\n');
+        let count = value.split(',').filter(|part| !blank(part)).count();
         if count > MAX_ENVELOPE_ENTRIES {
             return Err(EnvelopeError::TooMany { count });
         }
         let mut entries = Vec::new();
         for (index, part) in value.split(',').enumerate() {
-            if part.is_empty() {
+            if blank(part) {
                 continue;
             }
             let blob = decode_base64_go(part).map_err(|e| EnvelopeError::BadBase64 {
@@ -271,6 +274,13 @@ mod tests {
             Err(EnvelopeError::BadBase64 { index: 1, .. })
         ));
         assert_eq!(Envelope::parse(""), Err(EnvelopeError::Empty));
+        // Found by fuzzing (fuzz/fuzz_targets/envelope.rs): an entry of line breaks only
+        // decoded to an empty blob, which was written back as an empty entry, and the value
+        // written did not parse.
+        assert_eq!(Envelope::parse("\n"), Err(EnvelopeError::Empty));
+        let e = Envelope::parse("AAE=,\r\n,AgM=\n").unwrap();
+        assert_eq!(e.entries(), &[vec![0, 1], vec![2, 3]]);
+        assert_eq!(Envelope::parse(&e.to_annotation()).unwrap(), e);
         let most = vec!["AAE="; MAX_ENVELOPE_ENTRIES].join(",");
         assert_eq!(
             Envelope::parse(&most).unwrap().entries().len(),
