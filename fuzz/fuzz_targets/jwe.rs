@@ -1,6 +1,7 @@
 //! JWE key unwrapping (`keywrap::jwe`): any bytes as the wrapped blob of a layer's `jwe`
-//! annotation, described without keys, unwrapped with fixed test keys (RSA-2048, P-256,
-//! P-384, P-521: those the fixtures were encrypted for), and edited by recipient removal.
+//! annotation, described without keys, unwrapped with fixed test keys (RSA-2048, P-256 and
+//! P-384 from `testdata/keys`, and RSA-2048, P-256, P-384 and P-521 keys of the samples: those
+//! skopeo encrypted the fixtures for), and edited by recipient removal.
 //!
 //! Invariants: no panic; an error has a message; a blob that opens can be described, and its
 //! plaintext is no longer than its ciphertext; removing recipients leaves a JWE that describes

@@ -41,8 +41,12 @@ macro_rules! testdata {
     };
 }
 
-/// Private keys for JWE and PKCS#7: those the fixtures were encrypted for, one of each curve.
+/// Private keys for JWE and PKCS#7: those skopeo encrypted the fixtures for (`testdata/keys`
+/// for `testdata/images/skopeo-*`, and the keys of the samples), one for every JWE curve.
 const PRIVATE_KEYS: &[(&str, &[u8])] = &[
+    testdata!("keys/rsa2048.pem"),
+    testdata!("keys/ec256.pem"),
+    testdata!("keys/ec384.pem"),
     testdata!("samples/small-multi/keys/rsa2048.pem"),
     testdata!("samples/small-multi/keys/ec256.pem"),
     testdata!("samples/small-multi/keys/ec384.pem"),
