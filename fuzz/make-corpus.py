@@ -278,6 +278,8 @@ def main():
         base64.b64decode(read(os.path.join(TESTDATA, "pgp", "skopeo-alice-bob.pgp.b64"))))
     docker_archives()
     tars()
+    # Inputs that found bugs (each has a regression test in the normal test suite).
+    add("envelope", "regression-issue-7-line-breaks-only", b"?\n")
     if args.layercrypt:
         layercrypt_image(args.layercrypt)
     else:
