@@ -8,7 +8,7 @@
 #   scripts/fuzz.sh [--quick] [SECONDS_PER_TARGET] [TARGET...]
 #
 #   SECONDS_PER_TARGET   default 300
-#   TARGET               default: every target (cargo fuzz list)
+#   TARGET               default: every target (`cargo fuzz list`); an unknown one is an error
 #   --quick              build unoptimised and without AddressSanitizer: builds in a fraction
 #                        of the time, runs ~10x slower; the smoke run of scripts/test.sh
 #
@@ -30,12 +30,15 @@ if [[ "${1:-}" == "--quick" ]]; then
     quick=true
     shift
 fi
-seconds="${1:-300}"
-if ! [[ "$seconds" =~ ^[0-9]+$ ]] || ((seconds == 0)); then
-    echo "fuzz: SECONDS_PER_TARGET must be a positive number, not \`$seconds\`" >&2
+seconds=300
+if [[ "${1:-}" =~ ^[0-9]+$ ]]; then
+    seconds="$1"
+    shift
+fi
+if ((seconds == 0)); then
+    echo "fuzz: SECONDS_PER_TARGET must be positive" >&2
     exit 2
 fi
-shift || true
 
 scripts/tools.sh
 
@@ -58,11 +61,21 @@ else
     profile=release
 fi
 
-if (($# > 0)); then
-    targets=("$@")
-else
-    mapfile -t targets < <("${cargo[@]}" fuzz list)
+mapfile -t all < <("${cargo[@]}" fuzz list)
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+    targets=("${all[@]}")
 fi
+for t in "${targets[@]}"; do
+    if [[ " ${all[*]} " != *" $t "* ]]; then
+        echo "fuzz: no target \`$t\` (targets: ${all[*]})" >&2
+        exit 2
+    fi
+    if [[ ! -d "fuzz/corpus/$t" ]]; then
+        echo "fuzz: no committed corpus fuzz/corpus/$t" >&2
+        exit 2
+    fi
+done
 
 target_dir="${CARGO_TARGET_DIR:-$PWD/fuzz/target}"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
@@ -86,10 +99,6 @@ field() {
 crashed=()
 summary=()
 for t in "${targets[@]}"; do
-    if [[ ! -d "fuzz/corpus/$t" ]]; then
-        echo "fuzz: no committed corpus fuzz/corpus/$t" >&2
-        exit 2
-    fi
     corpus="$work/$t/corpus"
     artifacts="$work/$t/artifacts"
     log="$work/$t/log"
