@@ -900,7 +900,8 @@ impl Execution<'_> {
             .map_err(LayerError::Store)?;
         let mut sink = self
             .dest
-            .create_blob(crate::digest::Algorithm::Sha256)
+            // The transform works in place: the new blob has the source's size.
+            .create_blob_sized(crate::digest::Algorithm::Sha256, job.source.size)
             .map_err(LayerError::Store)?;
         let mut progress = self.progress.start(Item::Layer(&job.at), job.source.size);
         let mut step = |chunk: &mut [u8]| {
@@ -1111,7 +1112,9 @@ impl Execution<'_> {
         );
         missing.par_iter().try_for_each(|desc| {
             let mut reader = self.source.open_blob(&desc.digest, desc.size)?;
-            let mut sink = self.dest.create_blob(desc.digest.algorithm())?;
+            let mut sink = self
+                .dest
+                .create_blob_sized(desc.digest.algorithm(), desc.size)?;
             let mut progress = self.progress.start(Item::Copy(&desc.digest), desc.size);
             // Reading verifies the source digest and writing hashes the copy: two hashes that
             // the pipeline runs on two threads for a large blob.

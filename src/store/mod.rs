@@ -282,6 +282,18 @@ pub trait StoreWriter: BlobSource {
     /// Start writing a new blob, to be named by its `algorithm` digest.
     fn create_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobSink + '_>, StoreError>;
 
+    /// Start writing a new blob of exactly `size` bytes (writing any other number fails at
+    /// the latest on commit). Knowing the size lets an archive write the blob straight into
+    /// the place it reserves for it instead of staging it; other stores ignore it.
+    fn create_blob_sized(
+        &self,
+        algorithm: Algorithm,
+        size: u64,
+    ) -> Result<Box<dyn BlobSink + '_>, StoreError> {
+        let _ = size;
+        self.create_blob(algorithm)
+    }
+
     /// Write a whole small blob (a manifest or index) and publish it.
     fn put_blob(&self, data: &[u8]) -> Result<(Digest, u64), StoreError> {
         let mut sink = self.create_blob(Algorithm::Sha256)?;

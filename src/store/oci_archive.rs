@@ -2,10 +2,13 @@
 //! oci-archive:FILE` writes it.
 //!
 //! Reading never extracts: blobs are read in place from the archive (see [`super::tarball`]).
-//! Writing stages new blobs in a hidden directory beside the target, then writes the whole
-//! new archive (the kept blobs of the old one, the staged ones, `oci-layout` and the new
-//! `index.json`) to a temporary file that is renamed over the target: an interrupted run
-//! leaves the old archive or the new one, never a mix.
+//! Writing builds the new archive in a temporary file beside the target, which is renamed over
+//! it at the end: an interrupted run leaves the old archive or the new one, never a mix. A
+//! blob whose size is known when it is created (every layer the engine streams: encryption
+//! and decryption keep sizes) is written straight into a region of the new archive reserved
+//! for it, by all layers at once ([`TarRegions`]); the rare blob of unknown size is staged in a
+//! hidden layout beside the target and copied in at the end, after the kept blobs of the old
+//! archive and before the new `index.json`.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -13,11 +16,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::direct::AlignedBuf;
 use super::oci::{INDEX_FILE, LockMode, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, OciLayoutWriter};
-use super::tarball::{Compression, TarWriter, Tarball, parent_dir};
+use super::tarball::{Compression, RegionWriter, TarRegions, Tarball, parent_dir};
 use super::temp::{self, TempDir};
-use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
-use crate::digest::{Algorithm, Digest};
+use super::{
+    BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
+};
+use crate::digest::{Algorithm, Digest, Hasher};
 
 /// The index of an archive that holds no image yet.
 const EMPTY_INDEX: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
@@ -134,7 +140,9 @@ pub struct OciArchiveWriter {
     target: PathBuf,
     /// The archive being replaced, whose blobs are kept unless they are garbage.
     base: Option<Arc<Tarball>>,
-    /// New blobs, staged in a layout inside `_staging`.
+    /// The new archive, with the blobs of known size written so far.
+    out: TarRegions,
+    /// New blobs of unknown size, staged in a layout inside `_staging`.
     staged: OciLayoutWriter,
     _staging: TempDir,
     /// Permission bits of the new file (those of the file it replaces, or 0644).
@@ -177,6 +185,10 @@ impl OciArchiveWriter {
         let staging = TempDir::new_in(&dir)
             .map_err(|e| StoreError::io("creating a staging directory in", &dir, e))?;
         let staged = OciLayoutWriter::open(&staging.path().join("layout"))?;
+        let out = TarRegions::create(target)?;
+        out.add_bytes(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
+        out.add_dir("blobs")?;
+        out.add_dir("blobs/sha256")?;
         let mode = match &base {
             Some(_) => fs::metadata(target)
                 .map(|m| m.permissions().mode() & 0o777)
@@ -187,6 +199,7 @@ impl OciArchiveWriter {
             name: format!("oci-archive:{}", target.display()),
             target: target.to_path_buf(),
             base,
+            out,
             staged,
             _staging: staging,
             mode,
@@ -211,6 +224,9 @@ impl BlobSource for OciArchiveWriter {
         digest: &Digest,
         size: u64,
     ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
+        if let Some(reader) = self.out.open_verified(&blob_name(digest), digest, size) {
+            return Ok(Box::new(reader));
+        }
         if self.staged.has_blob(digest) {
             return self.staged.open_blob(digest, size);
         }
@@ -224,7 +240,8 @@ impl BlobSource for OciArchiveWriter {
     }
 
     fn has_blob(&self, digest: &Digest) -> bool {
-        self.staged.has_blob(digest)
+        self.out.contains(&blob_name(digest))
+            || self.staged.has_blob(digest)
             || self
                 .base
                 .as_ref()
@@ -241,18 +258,32 @@ impl StoreWriter for OciArchiveWriter {
         self.staged.create_blob(algorithm)
     }
 
+    fn create_blob_sized(
+        &self,
+        algorithm: Algorithm,
+        size: u64,
+    ) -> Result<Box<dyn BlobSink + '_>, StoreError> {
+        // A sha256 name fits a plain tar header, which a region has room for; others are rare
+        // enough to be staged.
+        if algorithm != Algorithm::Sha256 {
+            return self.staged.create_blob(algorithm);
+        }
+        Ok(Box::new(RegionSink {
+            region: self.out.reserve(size)?,
+            hasher: Hasher::new(algorithm),
+            size: 0,
+        }))
+    }
+
     fn commit(
         self: Box<Self>,
         index: &[u8],
         garbage: &[Digest],
     ) -> Result<CommitReport, StoreError> {
         let mut report = CommitReport::default();
-        let mut out = TarWriter::create(&self.target)?;
-        out.add_bytes(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
-        out.add_bytes(INDEX_FILE, index)?;
-        out.add_dir("blobs")?;
-
-        // Every blob of the old archive that is not garbage, and every staged one.
+        let out = &self.out;
+        // What is not in the new archive yet: the staged blobs, and every blob of the old
+        // archive that is not garbage.
         let mut blobs: Vec<Digest> = self.staged.blobs()?;
         if let Some(base) = &self.base {
             for name in base.index().names() {
@@ -271,9 +302,12 @@ impl StoreWriter for OciArchiveWriter {
         }
         blobs.sort();
         blobs.dedup();
-        let mut dirs = std::collections::BTreeSet::new();
+        let mut dirs = std::collections::BTreeSet::from(["sha256"]);
         for digest in &blobs {
             let name = blob_name(digest);
+            if out.contains(&name) {
+                continue;
+            }
             if dirs.insert(digest.algorithm().name()) {
                 out.add_dir(&format!("blobs/{}", digest.algorithm().name()))?;
             }
@@ -295,14 +329,61 @@ impl StoreWriter for OciArchiveWriter {
                 out.add_file(&name, entry.size, reader)?;
             }
         }
-        out.finish(self.mode)?;
+        out.add_bytes(INDEX_FILE, index)?;
+        let OciArchiveWriter { out, mode, .. } = *self;
+        out.finish(mode)?;
         Ok(report)
+    }
+}
+
+/// A blob of known size, written straight into its region of the new archive and named by
+/// its digest on commit.
+struct RegionSink<'a> {
+    region: RegionWriter<'a>,
+    hasher: Hasher,
+    size: u64,
+}
+
+impl io::Write for RegionSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.region.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.region.flush()
+    }
+}
+
+impl ChunkWrite for RegionSink<'_> {
+    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        self.hasher.update(chunk.data());
+        self.size += chunk.len() as u64;
+        self.region.write_chunk(chunk)
+    }
+}
+
+impl BlobSink for RegionSink<'_> {
+    fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError> {
+        let RegionSink {
+            region,
+            hasher,
+            size,
+        } = *self;
+        let digest = hasher.finish();
+        // A blob the archive already holds (two layers that came out identical) is the same
+        // bytes: the first copy serves, this region is left out.
+        region.seal(&blob_name(&digest))?;
+        Ok((digest, size))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tarball::TarWriter;
     use std::io::Write;
 
     fn layout_tar(path: &Path, blobs: &[&[u8]], index: &[u8]) {
@@ -355,6 +436,72 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the replaced file's mode is kept");
         // Nothing is left beside it.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn blobs_of_known_size_go_straight_into_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        layout_tar(&path, &[b"keep"], b"{}");
+        let a = OciArchive::open(&path, LockMode::Exclusive).unwrap();
+        let w = Box::new(a.writer_in_place().unwrap());
+        // Several large blobs written at once, a duplicate of one of them, and a small one.
+        let blobs: Vec<Vec<u8>> = (0..3u8)
+            .map(|i| {
+                (0..3 * AlignedBuf::CAPACITY + 1000 * i as usize)
+                    .map(|j| (j as u8) ^ i)
+                    .collect()
+            })
+            .collect();
+        let digests: Vec<Digest> = std::thread::scope(|s| {
+            let w = &w;
+            let handles: Vec<_> = blobs
+                .iter()
+                .chain([&blobs[1]])
+                .map(|b| {
+                    s.spawn(move || {
+                        let mut sink = w
+                            .create_blob_sized(Algorithm::Sha256, b.len() as u64)
+                            .unwrap();
+                        for piece in b.chunks(100_000) {
+                            sink.write_all(piece).unwrap();
+                        }
+                        sink.commit().unwrap().0
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(digests[3], digests[1]);
+        let mut tiny = w.create_blob_sized(Algorithm::Sha256, 2).unwrap();
+        tiny.write_all(b"hi").unwrap();
+        let (tiny, _) = tiny.commit().unwrap();
+        // Read back through the writer before the commit, verified.
+        assert_eq!(w.read_small_blob("blob", &tiny, 2, 10).unwrap(), b"hi");
+        let mut back = Vec::new();
+        w.open_blob(&digests[0], blobs[0].len() as u64)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == blobs[0]);
+        // A short blob is refused.
+        let mut short = w.create_blob_sized(Algorithm::Sha256, 10).unwrap();
+        short.write_all(b"abc").unwrap();
+        assert!(short.commit().is_err());
+        w.commit(b"{\"n\":2}", &[]).unwrap();
+        drop(a);
+
+        let b = OciArchive::open(&path, LockMode::Shared).unwrap();
+        assert_eq!(b.read_index().unwrap(), b"{\"n\":2}");
+        for (digest, blob) in digests.iter().zip(&blobs) {
+            assert_eq!(
+                b.read_small_blob("blob", digest, blob.len() as u64, 1 << 30)
+                    .unwrap(),
+                *blob
+            );
+        }
+        assert!(b.has_blob(&tiny) && b.has_blob(&Digest::sha256(b"keep")));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -13,19 +13,22 @@
 //! read-only), so the index can point into plain tar bytes.
 //!
 //! [`TarWriter`] writes the deterministic archives layercrypt produces (owner root, mode 0644,
-//! time 0) into a temporary file that [`TarWriter::finish`] renames over the target.
+//! time 0) into a temporary file that [`TarWriter::finish`] renames over the target, one file
+//! after another. [`TarRegions`] writes the same kind of archive with many files at once: each
+//! file whose size is known goes straight into a region of the archive reserved for it, so a
+//! layer is written once, where it ends up, instead of being staged and copied.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tempfile::NamedTempFile;
 
-use super::StoreError;
-use super::direct::FastWriter;
+use super::direct::{AlignedBuf, FastWriter};
+use super::{ChunkWrite, StoreError};
 use crate::digest::{Digest, VerifyingReader};
 
 /// Most entries an archive may have (a Docker archive of a large image has a few hundred).
@@ -562,7 +565,26 @@ impl TarWriter {
     }
 
     /// Add a file of `size` bytes read from `data`; fails unless `data` has exactly that many.
-    pub fn add_file(&mut self, name: &str, size: u64, data: impl Read) -> Result<(), StoreError> {
+    pub fn add_file(
+        &mut self,
+        name: &str,
+        size: u64,
+        mut data: impl Read,
+    ) -> Result<(), StoreError> {
+        if size >= AlignedBuf::CAPACITY as u64 && name.len() <= 100 {
+            // A large file: copied in whole buffers (a tar builder copies 8 KiB at a time),
+            // which the writer hands to the disk without another copy.
+            let out = &mut self.builder.get_mut().out;
+            let result = (|| {
+                let mut h = header(tar::EntryType::Regular, size, 0o644);
+                h.set_path(name)?;
+                h.set_cksum();
+                out.write_all(h.as_bytes())?;
+                copy_exact(&mut data, size, |chunk| out.write_chunk(chunk))?;
+                out.write_all(&[0u8; 512][..padding(size)])
+            })();
+            return result.map_err(|e| self.err(e));
+        }
         let mut h = header(tar::EntryType::Regular, size, 0o644);
         let mut counted = CountingReader {
             inner: data,
@@ -628,13 +650,437 @@ impl TarWriter {
         let err = |e: io::Error| StoreError::io("writing", target.clone(), e);
         let TarOut { out, temp } = self.builder.into_inner().map_err(err)?;
         out.finish().map_err(err)?;
-        temp.as_file().sync_all().map_err(err)?;
-        fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(err)?;
-        super::temp::persist(temp, &target).map_err(|e| StoreError::io("replacing", &target, e))?;
-        let dir = parent_dir(&target);
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io("syncing", &dir, e))
+        publish(temp, &target, mode)
+    }
+}
+
+/// Flush a finished archive to stable storage, give it its permission bits and rename it over
+/// `target` (then sync the directory, so the rename survives a crash).
+fn publish(temp: NamedTempFile, target: &Path, mode: u32) -> Result<(), StoreError> {
+    let err = |e: io::Error| StoreError::io("writing", target.to_path_buf(), e);
+    temp.as_file().sync_all().map_err(err)?;
+    fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).map_err(err)?;
+    super::temp::persist(temp, target).map_err(|e| StoreError::io("replacing", target, e))?;
+    let dir = parent_dir(target);
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("syncing", &dir, e))
+}
+
+/// Zero bytes that pad a file of `size` bytes to the 512-byte blocks of a tar archive.
+fn padding(size: u64) -> usize {
+    ((512 - size % 512) % 512) as usize
+}
+
+/// Copy exactly `size` bytes of `data` through whole [`AlignedBuf`]s into `write`, which
+/// returns an empty buffer for the next chunk; a source shorter or longer than `size` is an
+/// error.
+fn copy_exact(
+    data: &mut impl Read,
+    size: u64,
+    mut write: impl FnMut(AlignedBuf) -> io::Result<AlignedBuf>,
+) -> io::Result<()> {
+    let mut buf = AlignedBuf::new();
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(AlignedBuf::CAPACITY as u64) as usize;
+        let space = &mut buf.space()[..want];
+        let mut got = 0;
+        while got < want {
+            match data.read(&mut space[got..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the source ended {} bytes short", left - got as u64),
+                    ));
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.set_len(want);
+        buf = write(buf)?;
+        left -= want as u64;
+    }
+    let mut more = [0u8; 1];
+    loop {
+        match data.read(&mut more) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the source is longer than the {size} bytes announced"),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Alignment of the data of a file written into a reserved region: the page size and the
+/// largest common logical block size, so that no page holds both bytes written with direct
+/// I/O and bytes written through the page cache (the kernel would not keep such a page
+/// coherent), and direct I/O works on 4K-native disks too.
+const REGION_ALIGN: u64 = 4096;
+
+/// A new archive written out of order: small entries are appended, and each large file is
+/// written straight into a region reserved for it as soon as its size is known, by as many
+/// writers at once as there are files. [`TarRegions::finish`] ends the archive and renames it
+/// over its target, like [`TarWriter::finish`].
+///
+/// A region starts with a PAX extended header whose only record is a comment sized so that the
+/// file's data starts on a 4 KiB boundary; every tar reader (Go's `archive/tar` in skopeo and
+/// podman, GNU tar, bsdtar, Python's `tarfile`) reads past it. Names must fit a plain header
+/// (100 bytes; `blobs/sha256/…` takes 77).
+pub struct TarRegions {
+    target: PathBuf,
+    temp: NamedTempFile,
+    /// The temporary file, for positioned writes and reads.
+    file: Arc<File>,
+    state: Mutex<Regions>,
+}
+
+impl std::fmt::Debug for TarRegions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TarRegions")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+/// What [`TarRegions`] has reserved and written.
+#[derive(Default)]
+struct Regions {
+    /// Where the next region or entry starts; everything before is reserved or written.
+    next: u64,
+    /// Entries in archive order: a directory (no data) or a sealed file.
+    order: Vec<(String, Option<TarEntry>)>,
+    /// Sealed files by name.
+    files: BTreeMap<String, TarEntry>,
+    /// Regions reserved and not yet sealed or abandoned.
+    open: usize,
+    /// Whether some region holds no file (a duplicate of a sealed one, or abandoned after an
+    /// error): then the archive is rewritten without the holes before it is published.
+    holes: bool,
+}
+
+impl TarRegions {
+    /// Start an archive that will replace (or create) `target`.
+    pub fn create(target: &Path) -> Result<TarRegions, StoreError> {
+        let dir = parent_dir(target);
+        let temp = super::temp::file_in(&dir)
+            .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
+        let file = temp
+            .as_file()
+            .try_clone()
+            .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
+        Ok(TarRegions {
+            target: target.to_path_buf(),
+            temp,
+            file: Arc::new(file),
+            state: Mutex::new(Regions::default()),
+        })
+    }
+
+    fn err(&self, e: io::Error) -> StoreError {
+        StoreError::io("writing", self.target.clone(), e)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Regions> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Append a directory entry (`name` without a trailing slash).
+    pub fn add_dir(&self, name: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let mut h = header(tar::EntryType::Directory, 0, 0o755);
+        h.set_path(format!("{name}/")).map_err(|e| self.err(e))?;
+        h.set_cksum();
+        self.file
+            .write_all_at(h.as_bytes(), state.next)
+            .map_err(|e| self.err(e))?;
+        state.next += 512;
+        state.order.push((name.to_string(), None));
+        Ok(())
+    }
+
+    /// Append a small file from memory.
+    pub fn add_bytes(&self, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        if self.contains(name) {
+            return Ok(());
+        }
+        let mut h = header(tar::EntryType::Regular, data.len() as u64, 0o644);
+        h.set_path(name).map_err(|e| self.err(e))?;
+        h.set_cksum();
+        let mut bytes = h.as_bytes().to_vec();
+        bytes.extend_from_slice(data);
+        bytes.resize(bytes.len() + padding(data.len() as u64), 0);
+        let mut state = self.state();
+        let at = state.next;
+        self.file
+            .write_all_at(&bytes, at)
+            .map_err(|e| self.err(e))?;
+        state.next += bytes.len() as u64;
+        let entry = TarEntry {
+            offset: at + 512,
+            size: data.len() as u64,
+        };
+        state.files.insert(name.to_string(), entry);
+        state.order.push((name.to_string(), Some(entry)));
+        Ok(())
+    }
+
+    /// Add a file of `size` bytes read from `data` (through whole buffers); fails unless
+    /// `data` has exactly that many. A name the archive already holds is skipped.
+    pub fn add_file(&self, name: &str, size: u64, mut data: impl Read) -> Result<(), StoreError> {
+        if self.contains(name) {
+            return Ok(());
+        }
+        let mut region = self.reserve(size)?;
+        copy_exact(&mut data, size, |chunk| region.write_chunk(chunk)).map_err(|e| self.err(e))?;
+        region.seal(name).map(|_| ())
+    }
+
+    /// Reserve a region for a file of exactly `size` bytes, to be written through the
+    /// returned writer and named by [`RegionWriter::seal`].
+    pub fn reserve(&self, size: u64) -> Result<RegionWriter<'_>, StoreError> {
+        let (start, data_at) = {
+            let mut state = self.state();
+            let start = state.next;
+            // Room for the PAX header and at least one block of records (a PAX header
+            // without records would also do, but one that says why it is there is kinder to
+            // whoever inspects the archive), then the file's header.
+            let data_at = (start + 3 * 512).next_multiple_of(REGION_ALIGN);
+            let end = data_at
+                .checked_add(size.next_multiple_of(512))
+                .ok_or_else(|| self.err(io::Error::other("the archive would be too large")))?;
+            state.next = end;
+            state.open += 1;
+            (start, data_at)
+        };
+        let file = self.file.try_clone().map_err(|e| self.err(e))?;
+        Ok(RegionWriter {
+            tar: self,
+            start,
+            data_at,
+            size,
+            written: 0,
+            out: Some(FastWriter::at(file, self.temp.path(), data_at)),
+        })
+    }
+
+    /// Whether the archive holds a file named `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.state().files.contains_key(name)
+    }
+
+    /// A reader of the file `name` that fails at its end unless it has `size` bytes with
+    /// `digest`; `None` when the archive does not hold it.
+    pub fn open_verified(
+        &self,
+        name: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Option<VerifyingReader<EntryReader>> {
+        let entry = *self.state().files.get(name)?;
+        let reader = EntryReader {
+            file: self.file.clone(),
+            position: entry.offset,
+            end: entry.offset + entry.size,
+        };
+        Some(VerifyingReader::new(reader, digest.clone(), size))
+    }
+
+    /// End the archive, flush it to stable storage and rename it over the target. `mode` is
+    /// the new file's permission bits. An archive with holes is first rewritten without them.
+    pub fn finish(self, mode: u32) -> Result<(), StoreError> {
+        let TarRegions {
+            target,
+            temp,
+            file,
+            state,
+        } = self;
+        let state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if state.open > 0 {
+            return Err(StoreError::io(
+                "writing",
+                target,
+                io::Error::other("a file of the archive was still being written"),
+            ));
+        }
+        if state.holes {
+            // Rare (two layers that came out identical): copy what is live into a new
+            // archive, then drop this one.
+            let mut out = TarWriter::create(&target)?;
+            for (name, entry) in &state.order {
+                match entry {
+                    None => out.add_dir(name)?,
+                    Some(entry) => out.add_file(
+                        name,
+                        entry.size,
+                        EntryReader {
+                            file: file.clone(),
+                            position: entry.offset,
+                            end: entry.offset + entry.size,
+                        },
+                    )?,
+                }
+            }
+            return out.finish(mode);
+        }
+        // The end-of-archive marker: two zero blocks.
+        let end = state.next + 1024;
+        file.write_all_at(&[0u8; 1024], state.next)
+            .and_then(|()| file.set_len(end))
+            .map_err(|e| StoreError::io("writing", target.clone(), e))?;
+        publish(temp, &target, mode)
+    }
+}
+
+/// Writes one file into the region [`TarRegions::reserve`] set aside for it; dropped without
+/// [`RegionWriter::seal`], the region becomes a hole (an error elsewhere has usually doomed the
+/// archive anyway).
+pub struct RegionWriter<'a> {
+    tar: &'a TarRegions,
+    /// Where the region starts (its PAX header).
+    start: u64,
+    /// Where the file's data starts (after its header).
+    data_at: u64,
+    size: u64,
+    written: u64,
+    out: Option<FastWriter>,
+}
+
+impl RegionWriter<'_> {
+    /// Count `n` more bytes, refusing more than the region holds.
+    fn count(&mut self, n: usize) -> io::Result<()> {
+        self.written += n as u64;
+        if self.written > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than the {} bytes announced", self.size),
+            ));
+        }
+        Ok(())
+    }
+
+    fn out(&mut self) -> &mut FastWriter {
+        self.out.as_mut().expect("not sealed")
+    }
+
+    /// Finish the file and name it `name`; returns `false` (and leaves a hole) when the
+    /// archive already holds a file of that name: the same blob, written twice.
+    pub fn seal(mut self, name: &str) -> Result<bool, StoreError> {
+        let tar = self.tar;
+        let out = self.out.take().expect("sealed once");
+        let result = out
+            .finish()
+            .map_err(|e| tar.err(e))
+            .and_then(|()| self.seal_written(name));
+        let mut state = tar.state();
+        state.open -= 1;
+        match result {
+            Ok(Some(entry)) => {
+                state.files.insert(name.to_string(), entry);
+                state.order.push((name.to_string(), Some(entry)));
+                Ok(true)
+            }
+            Ok(None) => {
+                state.holes = true;
+                Ok(false)
+            }
+            Err(e) => {
+                state.holes = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Write the headers of a fully written region, unless `name` is taken.
+    fn seal_written(&self, name: &str) -> Result<Option<TarEntry>, StoreError> {
+        let tar = self.tar;
+        if self.written != self.size {
+            return Err(tar.err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} bytes written of the {} announced",
+                    self.written, self.size
+                ),
+            )));
+        }
+        if tar.contains(name) {
+            return Ok(None);
+        }
+        // The PAX header and its record, which fill the gap before the file's header.
+        let records = (self.data_at - self.start - 2 * 512) as usize;
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records as u64);
+        pax.set_mode(0o644);
+        pax.set_mtime(0);
+        pax.set_path("PaxHeaders/padding").map_err(|e| tar.err(e))?;
+        pax.set_cksum();
+        let mut bytes = pax.as_bytes().to_vec();
+        bytes.extend_from_slice(&comment_record(records));
+        let mut h = header(tar::EntryType::Regular, self.size, 0o644);
+        h.set_path(name).map_err(|e| tar.err(e))?;
+        h.set_cksum();
+        bytes.extend_from_slice(h.as_bytes());
+        debug_assert_eq!(self.start + bytes.len() as u64, self.data_at);
+        tar.file
+            .write_all_at(&bytes, self.start)
+            .map_err(|e| tar.err(e))?;
+        Ok(Some(TarEntry {
+            offset: self.data_at,
+            size: self.size,
+        }))
+    }
+}
+
+/// A PAX record of exactly `len` bytes (at least 16): a comment saying why it is there.
+fn comment_record(len: usize) -> Vec<u8> {
+    const WHY: &str = "layercrypt: aligns the next file to 4 KiB";
+    // The record starts with its own length in decimal: "<len> comment=<text>\n".
+    let head = format!("{len} comment=");
+    let text_len = len - head.len() - 1;
+    let mut text: Vec<u8> = WHY.bytes().take(text_len).collect();
+    text.resize(text_len, b' ');
+    let mut record = head.into_bytes();
+    record.extend_from_slice(&text);
+    record.push(b'\n');
+    record
+}
+
+impl Write for RegionWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.count(buf.len())?;
+        let n = self.out().write(buf)?;
+        // FastWriter takes what fits in its buffer; count only that.
+        self.written -= (buf.len() - n) as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out().flush()
+    }
+}
+
+impl ChunkWrite for RegionWriter<'_> {
+    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        self.count(chunk.len())?;
+        self.out().write_chunk(chunk)
+    }
+}
+
+impl Drop for RegionWriter<'_> {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let mut state = self.tar.state();
+            state.open -= 1;
+            state.holes = true;
+        }
     }
 }
 
@@ -690,6 +1136,168 @@ mod tests {
     }
 
     use tar::EntryType::{Directory, Link, Regular, Symlink};
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    /// An archive written by `TarRegions` with files of every shape written at once.
+    fn regions_archive(dir: &Path) -> (PathBuf, Vec<(String, Vec<u8>)>) {
+        let path = dir.join("r.tar");
+        let tar = TarRegions::create(&path).unwrap();
+        tar.add_bytes("oci-layout", b"{}").unwrap();
+        tar.add_dir("blobs").unwrap();
+        let sizes = [
+            0,
+            1,
+            511,
+            512,
+            4096,
+            AlignedBuf::CAPACITY,
+            2 * AlignedBuf::CAPACITY + 77,
+        ];
+        let files: Vec<(String, Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| (format!("blobs/f{i}"), pattern(len, i as u8)))
+            .collect();
+        std::thread::scope(|s| {
+            for (name, data) in &files {
+                let tar = &tar;
+                s.spawn(move || {
+                    let mut region = tar.reserve(data.len() as u64).unwrap();
+                    for piece in data.chunks(300_000) {
+                        region.write_all(piece).unwrap();
+                    }
+                    assert!(region.seal(name).unwrap());
+                });
+            }
+        });
+        tar.add_file(
+            "big-from-reader",
+            3 * 1024 * 1024 + 5,
+            &pattern(3 * 1024 * 1024 + 5, 9)[..],
+        )
+        .unwrap();
+        tar.add_bytes("index.json", b"{\"x\":1}").unwrap();
+        tar.finish(0o640).unwrap();
+        (path, files)
+    }
+
+    #[test]
+    fn regions_make_an_archive_every_reader_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (path, files) = regions_archive(tmp.path());
+        let file = File::open(&path).unwrap();
+        let index = TarIndex::scan(&file, &path).unwrap();
+        for (name, data) in &files {
+            let entry = index.get(name).unwrap();
+            assert_eq!(entry.size, data.len() as u64, "{name}");
+            assert_eq!(entry.offset % REGION_ALIGN, 0, "{name}: data is aligned");
+            let mut back = vec![0; data.len()];
+            file.read_exact_at(&mut back, entry.offset).unwrap();
+            assert!(back == *data, "{name}");
+        }
+        assert!(index.get("index.json").is_some() && index.get("oci-layout").is_some());
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // Beside the target, nothing but the archive.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+
+        // GNU tar (what a user inspects an archive with) sees the files and no padding.
+        let listed = std::process::Command::new("tar")
+            .arg("-tf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(listed.status.success(), "{listed:?}");
+        let names = String::from_utf8(listed.stdout).unwrap();
+        let mut expected: Vec<&str> = vec!["oci-layout", "blobs/"];
+        expected.extend(names.lines().filter(|n| n.starts_with("blobs/f")));
+        expected.extend(["big-from-reader", "index.json"]);
+        assert_eq!(names.lines().collect::<Vec<_>>(), expected);
+        assert_eq!(
+            names.lines().filter(|n| n.starts_with("blobs/f")).count(),
+            files.len()
+        );
+        // And it extracts them intact.
+        let out = tmp.path().join("x");
+        fs::create_dir(&out).unwrap();
+        let status = std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&path)
+            .arg("-C")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for (name, data) in &files {
+            assert!(fs::read(out.join(name)).unwrap() == *data, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_region_left_empty_or_filled_twice_is_compacted_away() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("h.tar");
+        let tar = TarRegions::create(&path).unwrap();
+        let data = pattern(AlignedBuf::CAPACITY + 3, 1);
+        for _ in 0..2 {
+            let mut r = tar.reserve(data.len() as u64).unwrap();
+            r.write_all(&data).unwrap();
+            r.seal("blobs/same").unwrap();
+        }
+        let mut abandoned = tar.reserve(100).unwrap();
+        abandoned.write_all(b"partial").unwrap();
+        drop(abandoned);
+        let mut short = tar.reserve(100).unwrap();
+        short.write_all(b"short").unwrap();
+        assert!(short.seal("blobs/short").is_err());
+        let mut long = tar.reserve(3).unwrap();
+        assert!(long.write_all(b"long").is_err());
+        drop(long);
+        tar.add_bytes("index.json", b"{}").unwrap();
+        tar.finish(0o644).unwrap();
+        let file = File::open(&path).unwrap();
+        let index = TarIndex::scan(&file, &path).unwrap();
+        assert_eq!(
+            index.names().collect::<Vec<_>>(),
+            ["blobs/same", "index.json"]
+        );
+        let entry = index.get("blobs/same").unwrap();
+        let mut back = vec![0; data.len()];
+        file.read_exact_at(&mut back, entry.offset).unwrap();
+        assert!(back == data);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_region_still_open_fails_the_archive_and_dropping_it_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("o.tar");
+        let tar = TarRegions::create(&path).unwrap();
+        let region = tar.reserve(10).unwrap();
+        std::mem::forget(region);
+        assert!(tar.finish(0o644).is_err());
+        assert!(!path.exists());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn comment_records_have_the_length_they_declare() {
+        for len in [512, 1000, 3584, 4607] {
+            let r = comment_record(len);
+            assert_eq!(r.len(), len);
+            let text = String::from_utf8(r).unwrap();
+            let (declared, _) = text.split_once(' ').unwrap();
+            assert_eq!(declared.parse::<usize>().unwrap(), len);
+            assert!(text.ends_with('\n') && text.contains(" comment=layercrypt"));
+        }
+    }
 
     #[test]
     fn indexes_files_and_resolves_links_inside_the_archive() {
