@@ -25,6 +25,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::direct::AlignedBuf;
 use super::oci::OciLayoutWriter;
 use super::tarball::{Compression, Tarball, normalize_name, parent_dir};
 use super::temp::{self, TempDir};
@@ -1034,8 +1035,10 @@ impl DockerArchiveWriter {
         let mut blob = self.staging.open_blob(&layer.digest, layer.size)?;
         let name = format!("{}.tar", diff_id.hex());
         let (written, hasher, failed) = {
+            // Read the staged blob in large pieces: the decoders' own buffers are small.
+            let raw = io::BufReader::with_capacity(AlignedBuf::CAPACITY, &mut blob);
             let mut plain = HashingReader::new(
-                decoder(kind, &mut blob).map_err(|e| self.cannot(format!("{what}: {e}")))?,
+                decoder(kind, raw).map_err(|e| self.cannot(format!("{what}: {e}")))?,
                 diff_id.algorithm(),
             );
             let written = tar.add_file_unsized(&name, &mut plain);

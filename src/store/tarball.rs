@@ -618,9 +618,8 @@ impl TarWriter {
         let result = (|| {
             let start = out.position();
             out.write_all(&[0u8; 512])?;
-            let size = io::copy(&mut data, out)?;
-            let padding = (512 - size % 512) % 512;
-            out.write_all(&vec![0u8; padding as usize])?;
+            let size = copy_to_end(&mut data, |chunk| out.write_chunk(chunk))?;
+            out.write_all(&[0u8; 512][..padding(size)])?;
             let mut h = header(tar::EntryType::Regular, size, 0o644);
             h.set_path(name)?;
             h.set_cksum();
@@ -716,6 +715,34 @@ fn copy_exact(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Copy all of `data` through whole [`AlignedBuf`]s into `write` (as [`copy_exact`] does);
+/// returns the number of bytes.
+fn copy_to_end(
+    data: &mut impl Read,
+    mut write: impl FnMut(AlignedBuf) -> io::Result<AlignedBuf>,
+) -> io::Result<u64> {
+    let mut buf = AlignedBuf::new();
+    let mut total = 0u64;
+    loop {
+        let space = buf.space();
+        let mut got = 0;
+        while got < space.len() {
+            match data.read(&mut space[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if got == 0 {
+            return Ok(total);
+        }
+        total += got as u64;
+        buf.set_len(got);
+        buf = write(buf)?;
     }
 }
 
