@@ -35,7 +35,7 @@ use crate::progress::{Item, Progress, Silent};
 use crate::store::oci::LockMode;
 use crate::store::{self, BlobSource, ImageRef, Overlay, StoreError, StoreWriter};
 
-mod pipeline;
+pub(crate) mod pipeline;
 
 /// Size of the buffers a layer is streamed through.
 pub const CHUNK_SIZE: usize = crate::store::AlignedBuf::CAPACITY;

@@ -31,12 +31,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use rayon::prelude::*;
 
 use crate::cipher::{AES_256_CTR_HMAC_SHA256, CipherError, DecryptionParams, Decryptor, HMAC_LEN};
 use crate::digest::{Algorithm, Digest, Hasher};
+use crate::engine::pipeline;
 use crate::engine::{CHUNK_SIZE, load_images};
 use crate::error::{Error, LayerError};
 use crate::format::{
@@ -46,9 +48,9 @@ use crate::format::{
 use crate::image::{Descriptor, ManifestNode, TopIndex};
 use crate::keywrap::{DescribeContext, KeyRing, Registry, UnwrapError, describe_layer};
 use crate::plan::{self, Selection};
-use crate::progress::{BlobProgress, Item, Progress, Silent};
+use crate::progress::{Item, Progress, Silent};
 use crate::store::oci::LockMode;
-use crate::store::{BlobSource, ImageRef, MAX_MANIFEST_SIZE, StoreError};
+use crate::store::{AlignedBuf, BlobSource, ChunkWrite, ImageRef, MAX_MANIFEST_SIZE, StoreError};
 
 /// Version of the `verify --json` schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -588,38 +590,59 @@ impl Task {
             Ok(b) => b,
             Err(e) => return finding(e),
         };
-        let mut reader = BufReader::with_capacity(
-            CHUNK_SIZE,
-            Plaintext {
-                blob,
-                decryptor,
-                hasher: Hasher::new(Algorithm::Sha256),
-                failed: None,
-                progress: progress.start(Item::Check(digest), self.desc.size),
-            },
-        );
-        let mut content = Hasher::new(Algorithm::Sha256);
-        let decoded = decompress_into(&mut reader, &mut content);
-        // Whatever the decompressor made of it, read the blob to its end: its digest, size
-        // and HMAC cover every byte.
-        let drained = io::copy(&mut reader, &mut io::sink());
-        let plaintext = reader.into_inner();
-        if let Some(e) = plaintext.failed {
-            return finding(StoreError::from_blob_read(source.name(), digest, e));
+        let mut blob = blob;
+        let mut decryptor = decryptor;
+        let mut plain = Hasher::new(Algorithm::Sha256);
+        let mut progress = progress.start(Item::Check(digest), self.desc.size);
+        // Three stages, as the engine streams a layer: read (and the blob's digest), decrypt
+        // and hash the plaintext, decompress and hash the content. The last runs on a thread
+        // of its own, fed through a channel, because a decompressor reads at its own pace.
+        let (pumped, content) = std::thread::scope(|scope| {
+            let (mut sink, feed) = ChannelSink::new();
+            let decompressor = scope.spawn(move || {
+                let mut content = Hasher::new(Algorithm::Sha256);
+                let mut feed = feed;
+                let decoded = decompress_into(&mut feed, &mut content);
+                // Whatever the decompressor made of it, take the rest: the blob's digest, size
+                // and HMAC cover every byte, so the reading goes on to the end.
+                feed.drain();
+                decoded.map(|()| content.finish())
+            });
+            let mut step = |chunk: &mut [u8]| {
+                if let Some(d) = &mut decryptor {
+                    d.apply(chunk);
+                }
+                plain.update(chunk);
+                progress.advance(chunk.len() as u64);
+            };
+            let pumped = pipeline::pump(&mut *blob, &mut sink, self.desc.size, &mut step);
+            drop(sink);
+            let content = match decompressor.join() {
+                Ok(content) => content,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            (pumped, content)
+        });
+        match pumped {
+            Ok(_) => {}
+            // Missing and corrupt blobs are findings; other read failures are errors.
+            Err(pipeline::PumpError::Read(e)) => {
+                return finding(StoreError::from_blob_read(source.name(), digest, e));
+            }
+            Err(pipeline::PumpError::Write(e)) => {
+                return Err(Error::Store(StoreError::io(
+                    "decompressing",
+                    digest.to_string(),
+                    e,
+                )));
+            }
         }
-        plaintext.progress.finish();
-        if let Err(e) = drained {
-            return Err(Error::Store(StoreError::from_blob_read(
-                source.name(),
-                digest,
-                e,
-            )));
-        }
-        let hmac = plaintext.decryptor.map(|d| d.verify().is_ok());
+        progress.finish();
+        let hmac = decryptor.map(|d| d.verify().is_ok());
         Ok(Some(Ok(Streamed {
             hmac,
-            plain: plaintext.hasher.finish(),
-            content: decoded.map(|()| content.finish()),
+            plain: plain.finish(),
+            content,
         })))
     }
 
@@ -814,37 +837,176 @@ fn decompress_into(reader: &mut impl BufRead, content: &mut Hasher) -> Result<()
     result.map_err(|e| e.to_string())
 }
 
-/// The blob's bytes, decrypted when a decryptor is given, hashed as they pass. The blob's own
-/// read error (a missing or corrupt blob) is kept, so it can be told from a decompression
-/// error once the bytes have gone through the decompressor.
-struct Plaintext<'a> {
-    blob: Box<dyn Read + Send + 'a>,
-    decryptor: Option<Decryptor>,
-    hasher: Hasher,
-    failed: Option<io::Error>,
-    progress: Box<dyn BlobProgress + 'a>,
+/// The writing end of a channel of chunks, the last stage of the pipeline: full buffers go to
+/// the decompressing thread and come back empty.
+struct ChannelSink {
+    chunks: SyncSender<AlignedBuf>,
+    free: Receiver<AlignedBuf>,
 }
 
-impl Read for Plaintext<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.failed.is_some() {
-            return Err(io::Error::other("the layer blob could not be read"));
+/// The reading end: the chunks, in order, as a [`BufRead`].
+struct ChannelFeed {
+    chunks: Receiver<AlignedBuf>,
+    free: SyncSender<AlignedBuf>,
+    current: AlignedBuf,
+    at: usize,
+}
+
+/// Chunks in flight between the pipeline and the decompressor. Buffers circulate: the
+/// pipeline's full ones go to the decompressor, which hands them back to the pool the
+/// pipeline takes empty ones from; with the decompressor's own, `FEED_DEPTH + 1` exist.
+const FEED_DEPTH: usize = 3;
+
+impl ChannelSink {
+    fn new() -> (ChannelSink, ChannelFeed) {
+        let (chunks_tx, chunks_rx) = sync_channel(FEED_DEPTH);
+        let (free_tx, free_rx) = sync_channel(FEED_DEPTH + 1);
+        for _ in 0..FEED_DEPTH {
+            free_tx
+                .send(AlignedBuf::new())
+                .expect("the channel has room for them");
         }
-        let n = loop {
-            match self.blob.read(buf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Err(io::Error::other("the layer blob could not be read"));
-                }
-            }
-        };
-        if let Some(d) = &mut self.decryptor {
-            d.apply(&mut buf[..n]);
-        }
-        self.hasher.update(&buf[..n]);
-        self.progress.advance(n as u64);
+        (
+            ChannelSink {
+                chunks: chunks_tx,
+                free: free_rx,
+            },
+            ChannelFeed {
+                chunks: chunks_rx,
+                free: free_tx,
+                current: AlignedBuf::new(),
+                at: 0,
+            },
+        )
+    }
+
+    /// Send a full buffer; returns an empty one (waiting for the decompressor to free one).
+    fn send(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        let gone = || io::Error::other("the decompressing thread stopped");
+        self.chunks.send(chunk).map_err(|_| gone())?;
+        self.free.recv().map_err(|_| gone())
+    }
+}
+
+impl Write for ChannelSink {
+    /// Small blobs (streamed without the pipeline) arrive as slices: copied into a buffer.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut chunk = self
+            .free
+            .recv()
+            .map_err(|_| io::Error::other("the decompressing thread stopped"))?;
+        let n = buf.len().min(AlignedBuf::CAPACITY);
+        chunk.space()[..n].copy_from_slice(&buf[..n]);
+        chunk.set_len(n);
+        self.chunks
+            .send(chunk)
+            .map_err(|_| io::Error::other("the decompressing thread stopped"))?;
         Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ChunkWrite for ChannelSink {
+    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
+        self.send(chunk)
+    }
+}
+
+impl ChannelFeed {
+    /// Take every chunk still to come, handing the buffers back.
+    fn drain(&mut self) {
+        while let Ok(mut chunk) = self.chunks.recv() {
+            chunk.set_len(0);
+            let _ = self.free.send(chunk);
+        }
+    }
+}
+
+impl Read for ChannelFeed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let data = self.fill_buf()?;
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChannelFeed {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.at == self.current.len() {
+            // The end of the channel is the end of the blob.
+            match self.chunks.recv() {
+                Ok(next) => {
+                    let mut done = std::mem::replace(&mut self.current, next);
+                    self.at = 0;
+                    done.set_len(0);
+                    // The writer has stopped when this fails; the buffer is dropped.
+                    let _ = self.free.send(done);
+                }
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(&self.current.data()[self.at..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.at = (self.at + amount).min(self.current.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 13 % 251) as u8).collect()
+    }
+
+    /// Pump `input` into a channel whose reader takes `take` bytes, then drains; returns what
+    /// the reader saw.
+    fn through_channel(input: &[u8], take: usize) -> Vec<u8> {
+        std::thread::scope(|scope| {
+            let (mut sink, mut feed) = ChannelSink::new();
+            let reader = scope.spawn(move || {
+                let mut seen = Vec::new();
+                while seen.len() < take {
+                    let chunk = feed.fill_buf().unwrap();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let n = chunk.len().min(take - seen.len()).min(70_000);
+                    seen.extend_from_slice(&chunk[..n]);
+                    feed.consume(n);
+                }
+                feed.drain();
+                seen
+            });
+            let mut source = input;
+            let pumped = pipeline::pump(&mut source, &mut sink, input.len() as u64, &mut |_| {});
+            assert_eq!(pumped.unwrap(), input.len() as u64);
+            drop(sink);
+            reader.join().unwrap()
+        })
+    }
+
+    #[test]
+    fn the_channel_delivers_every_byte_in_order() {
+        // The serial path (slices) and the pipelined one (whole buffers).
+        for len in [0, 1, 100_000, 2 * CHUNK_SIZE, 5 * CHUNK_SIZE + 17] {
+            let input = data(len);
+            assert!(through_channel(&input, usize::MAX) == input, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_reader_that_stops_early_does_not_stall_the_pipeline() {
+        let input = data(12 * CHUNK_SIZE + 5);
+        for take in [0, 1, CHUNK_SIZE + 3] {
+            assert!(through_channel(&input, take) == input[..take], "{take}");
+        }
     }
 }

@@ -583,3 +583,104 @@ fn unreadable_manifests_are_errors() {
     let (code, _, stderr) = verify(&[], &oci(Path::new("/nonexistent/layout"), "v1"));
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// Layers larger than the pipeline's serial limit (the read, decrypt and decompress stages then
+/// run on threads of their own), gzip, zstd and uncompressed: `--full` passes, and still sees a
+/// flipped bit deep inside a layer, in an encrypted one (HMAC) and in a plain one (digest), and
+/// a diff_id that lies about a large layer.
+#[test]
+fn full_checks_large_layers_through_the_pipeline() {
+    use common::mkimage::{self, Compression, ImageSpec, LayerSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain");
+    let mut image = ImageSpec::new("linux", "amd64", 11);
+    for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+        image.layers.push(LayerSpec::new(5 << 20, compression));
+    }
+    mkimage::write_image(&plain, "v1", &image).unwrap();
+    let encrypted = tmp.path().join("enc");
+    layercrypt()
+        .args([
+            "encrypt",
+            "-q",
+            "-r",
+            &format!("jwe:{}", key("rsa2048.pub.pem")),
+        ])
+        .args(["--layer", "0", "--layer", "1"])
+        .arg(oci(&plain, "v1"))
+        .arg(oci(&encrypted, "v1"))
+        .assert()
+        .success();
+    let k = key("rsa2048.pem");
+    for dir in [&plain, &encrypted] {
+        let (code, report) = verify_json(&["-k", &k, "--full"], &oci(dir, "v1"));
+        assert_eq!(code, 0, "{report:#}");
+        let rows = layer_rows(&report);
+        assert!(rows.iter().all(|r| r.2 == "ok"), "{report:#}");
+        assert!(
+            rows.iter().all(|r| r.4.contains(&"diff_id".to_string())),
+            "{report:#}"
+        );
+    }
+
+    // A bit flipped 4 MiB into the encrypted gzip layer, re-pointed so its digest is right:
+    // only the HMAC can tell.
+    let layout = Layout(encrypted.clone());
+    let layer = layout.layers("v1")[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut data = layout.blob(&layer);
+    data[4 << 20] ^= 0x10;
+    layout.replace_layer("v1", 0, &data);
+    // A bit flipped inside the plain layer's blob, in place: its digest no longer matches.
+    let plain_layer = layout.layers("v1")[2]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = layout.blob_path(&plain_layer);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[3 << 20] ^= 0x01;
+    fs::write(&path, bytes).unwrap();
+    let (code, report) = verify_json(&["-k", &k, "--full"], &oci(&encrypted, "v1"));
+    assert_eq!(code, 1, "{report:#}");
+    let rows = layer_rows(&report);
+    assert_eq!(rows[0].2, "failed", "{report:#}");
+    assert!(rows[0].3.contains("HMAC"), "{}", rows[0].3);
+    assert_eq!(rows[1].2, "ok", "{report:#}");
+    assert_eq!(rows[2].2, "failed", "{report:#}");
+    assert!(
+        rows[2].3.contains("does not match its digest"),
+        "{}",
+        rows[2].3
+    );
+
+    // The plain image's zstd layer against a config that names another diff_id.
+    let layout = Layout(plain.clone());
+    let manifest = &layout.manifests("v1")[0].2;
+    let mut config = layout.json(manifest["config"]["digest"].as_str().unwrap());
+    let wrong = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    config["rootfs"]["diff_ids"][1] = Value::from(wrong);
+    let bytes = serde_json::to_vec(&config).unwrap();
+    let digest = digest_of(&bytes);
+    fs::write(layout.blob_path(&digest), &bytes).unwrap();
+    layout.edit_manifest("v1", |m| {
+        m["config"]["digest"] = Value::from(digest.clone());
+        m["config"]["size"] = Value::from(bytes.len());
+    });
+    let (code, report) = verify_json(&["-k", &k, "--full"], &oci(&plain, "v1"));
+    assert_eq!(code, 1, "{report:#}");
+    let rows = layer_rows(&report);
+    assert_eq!(
+        (rows[0].2.as_str(), rows[2].2.as_str()),
+        ("ok", "ok"),
+        "{report:#}"
+    );
+    assert!(
+        rows[1]
+            .3
+            .contains(&format!("the config's diff_id is {wrong}")),
+        "{}",
+        rows[1].3
+    );
+}
