@@ -15,7 +15,6 @@
 //! it was.
 
 use std::collections::HashSet;
-use std::io::{self, Read};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -695,21 +694,6 @@ fn action_name(action: LayerAction) -> &'static str {
         LayerAction::Rotate(_) => "rotate",
         LayerAction::Keep(_) => "keep",
     }
-}
-
-/// Read until `buf` is full or the stream ends; large, full chunks keep the cipher and hash
-/// loops efficient.
-fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 struct Execution<'a> {

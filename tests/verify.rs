@@ -327,6 +327,21 @@ fn blobs_that_do_not_match_their_descriptors_fail_full() {
     }
 }
 
+/// Edit the config of `reference`'s (first) manifest, stored as a new blob with the manifest
+/// re-pointed at it, so that every digest stays consistent.
+fn rewrite_config(layout: &Layout, reference: &str, edit: impl FnOnce(&mut Value)) {
+    let manifest = &layout.manifests(reference)[0].2;
+    let mut config = layout.json(manifest["config"]["digest"].as_str().unwrap());
+    edit(&mut config);
+    let bytes = serde_json::to_vec(&config).unwrap();
+    let digest = digest_of(&bytes);
+    fs::write(layout.blob_path(&digest), &bytes).unwrap();
+    layout.edit_manifest(reference, |m| {
+        m["config"]["digest"] = Value::from(digest.clone());
+        m["config"]["size"] = Value::from(bytes.len());
+    });
+}
+
 /// A config whose `rootfs.diff_ids` does not describe the layers (stored as a new blob, with
 /// the manifest re-pointed at it, so every digest is consistent) fails `--full`, for the
 /// encrypted layer and for the plain ones; the quick check does not read configs.
@@ -335,17 +350,10 @@ fn a_diff_id_mismatch_fails_full() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture_copy("skopeo-partial", tmp.path());
     let layout = Layout(dir.clone());
-    let manifest = &layout.manifests("v1")[0].2;
-    let mut config = layout.json(manifest["config"]["digest"].as_str().unwrap());
     let wrong = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    config["rootfs"]["diff_ids"][0] = Value::from(wrong);
-    config["rootfs"]["diff_ids"][2] = Value::from(wrong);
-    let bytes = serde_json::to_vec(&config).unwrap();
-    let digest = digest_of(&bytes);
-    fs::write(layout.blob_path(&digest), &bytes).unwrap();
-    layout.edit_manifest("v1", |m| {
-        m["config"]["digest"] = Value::from(digest.clone());
-        m["config"]["size"] = Value::from(bytes.len());
+    rewrite_config(&layout, "v1", |config| {
+        config["rootfs"]["diff_ids"][0] = Value::from(wrong);
+        config["rootfs"]["diff_ids"][2] = Value::from(wrong);
     });
     let src = oci(&dir, "v1");
     let (code, _, _) = verify(&["-k", &key("rsa2048.pem")], &src);
@@ -657,16 +665,9 @@ fn full_checks_large_layers_through_the_pipeline() {
 
     // The plain image's zstd layer against a config that names another diff_id.
     let layout = Layout(plain.clone());
-    let manifest = &layout.manifests("v1")[0].2;
-    let mut config = layout.json(manifest["config"]["digest"].as_str().unwrap());
     let wrong = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-    config["rootfs"]["diff_ids"][1] = Value::from(wrong);
-    let bytes = serde_json::to_vec(&config).unwrap();
-    let digest = digest_of(&bytes);
-    fs::write(layout.blob_path(&digest), &bytes).unwrap();
-    layout.edit_manifest("v1", |m| {
-        m["config"]["digest"] = Value::from(digest.clone());
-        m["config"]["size"] = Value::from(bytes.len());
+    rewrite_config(&layout, "v1", |config| {
+        config["rootfs"]["diff_ids"][1] = Value::from(wrong)
     });
     let (code, report) = verify_json(&["-k", &k, "--full"], &oci(&plain, "v1"));
     assert_eq!(code, 1, "{report:#}");

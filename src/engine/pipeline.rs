@@ -24,7 +24,8 @@ use std::io::{self, Read};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use super::{CHUNK_SIZE, read_full};
+use super::CHUNK_SIZE;
+use crate::store::read_full;
 use crate::store::{AlignedBuf, ChunkWrite};
 
 /// Buffers in flight per pipelined blob: enough that every stage finds work while another

@@ -14,7 +14,7 @@
 //! and the metadata) before it renames it into place.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -113,6 +113,21 @@ impl AlignedBuf {
     fn is_full(&self) -> bool {
         self.len == CHUNK
     }
+}
+
+/// Read until `buf` is full or the stream ends; returns how many bytes it holds. Large, full
+/// chunks keep the cipher and hash loops efficient.
+pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Sequential writer for a new, empty file (or a region of one, from `base` on): small files

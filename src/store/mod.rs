@@ -13,7 +13,7 @@
 //! dropped without `commit` removes everything it added.
 
 mod direct;
-pub use direct::AlignedBuf;
+pub use direct::{AlignedBuf, read_full};
 pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;

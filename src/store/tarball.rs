@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tempfile::NamedTempFile;
 
-use super::direct::{AlignedBuf, FastWriter};
+use super::direct::{AlignedBuf, FastWriter, read_full};
 use super::{ChunkWrite, StoreError};
 use crate::digest::{Digest, VerifyingReader};
 
@@ -536,13 +536,7 @@ fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
 impl TarWriter {
     /// Start an archive that will replace (or create) `target`.
     pub fn create(target: &Path) -> Result<TarWriter, StoreError> {
-        let dir = parent_dir(target);
-        let temp = super::temp::file_in(&dir)
-            .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
-        let file = temp
-            .as_file()
-            .try_clone()
-            .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
+        let (temp, file) = temp_beside(target)?;
         let out = FastWriter::new(file, temp.path());
         let mut builder = tar::Builder::new(TarOut { out, temp });
         builder.mode(tar::HeaderMode::Deterministic);
@@ -653,6 +647,19 @@ impl TarWriter {
     }
 }
 
+/// The temporary file a new archive for `target` is written to (beside it, so that it can be
+/// renamed over it), and a second handle to it.
+fn temp_beside(target: &Path) -> Result<(NamedTempFile, File), StoreError> {
+    let dir = parent_dir(target);
+    let temp = super::temp::file_in(&dir)
+        .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
+    let file = temp
+        .as_file()
+        .try_clone()
+        .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
+    Ok((temp, file))
+}
+
 /// Flush a finished archive to stable storage, give it its permission bits and rename it over
 /// `target` (then sync the directory, so the rename survives a crash).
 fn publish(temp: NamedTempFile, target: &Path, mode: u32) -> Result<(), StoreError> {
@@ -675,7 +682,7 @@ fn padding(size: u64) -> usize {
 /// returns an empty buffer for the next chunk; a source shorter or longer than `size` is an
 /// error.
 fn copy_exact(
-    data: &mut impl Read,
+    data: &mut dyn Read,
     size: u64,
     mut write: impl FnMut(AlignedBuf) -> io::Result<AlignedBuf>,
 ) -> io::Result<()> {
@@ -683,60 +690,36 @@ fn copy_exact(
     let mut left = size;
     while left > 0 {
         let want = left.min(AlignedBuf::CAPACITY as u64) as usize;
-        let space = &mut buf.space()[..want];
-        let mut got = 0;
-        while got < want {
-            match data.read(&mut space[got..]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("the source ended {} bytes short", left - got as u64),
-                    ));
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        let got = read_full(data, &mut buf.space()[..want])?;
+        if got < want {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the source ended {} bytes short", left - got as u64),
+            ));
         }
         buf.set_len(want);
         buf = write(buf)?;
         left -= want as u64;
     }
-    let mut more = [0u8; 1];
-    loop {
-        match data.read(&mut more) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("the source is longer than the {size} bytes announced"),
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    if read_full(data, &mut [0u8; 1])? > 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the source is longer than the {size} bytes announced"),
+        ));
     }
+    Ok(())
 }
 
 /// Copy all of `data` through whole [`AlignedBuf`]s into `write` (as [`copy_exact`] does);
 /// returns the number of bytes.
 fn copy_to_end(
-    data: &mut impl Read,
+    data: &mut dyn Read,
     mut write: impl FnMut(AlignedBuf) -> io::Result<AlignedBuf>,
 ) -> io::Result<u64> {
     let mut buf = AlignedBuf::new();
     let mut total = 0u64;
     loop {
-        let space = buf.space();
-        let mut got = 0;
-        while got < space.len() {
-            match data.read(&mut space[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let got = read_full(data, buf.space())?;
         if got == 0 {
             return Ok(total);
         }
@@ -796,13 +779,7 @@ struct Regions {
 impl TarRegions {
     /// Start an archive that will replace (or create) `target`.
     pub fn create(target: &Path) -> Result<TarRegions, StoreError> {
-        let dir = parent_dir(target);
-        let temp = super::temp::file_in(&dir)
-            .map_err(|e| StoreError::io("creating a temporary file in", &dir, e))?;
-        let file = temp
-            .as_file()
-            .try_clone()
-            .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
+        let (temp, file) = temp_beside(target)?;
         Ok(TarRegions {
             target: target.to_path_buf(),
             temp,
@@ -1002,13 +979,30 @@ impl RegionWriter<'_> {
     pub fn seal(mut self, name: &str) -> Result<bool, StoreError> {
         let tar = self.tar;
         let out = self.out.take().expect("sealed once");
-        let result = out
-            .finish()
-            .map_err(|e| tar.err(e))
-            .and_then(|()| self.seal_written(name));
+        let finished = out.finish().map_err(|e| tar.err(e)).and_then(|()| {
+            if self.written == self.size {
+                Ok(())
+            } else {
+                Err(tar.err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} bytes written of the {} announced",
+                        self.written, self.size
+                    ),
+                )))
+            }
+        });
+        // Checking the name and writing the headers under the lock makes them one step: two
+        // writers of the same blob cannot both name their region after it.
         let mut state = tar.state();
         state.open -= 1;
-        match result {
+        let sealed = finished.and_then(|()| {
+            if state.files.contains_key(name) {
+                return Ok(None);
+            }
+            self.write_headers(name).map(Some)
+        });
+        match sealed {
             Ok(Some(entry)) => {
                 state.files.insert(name.to_string(), entry);
                 state.order.push((name.to_string(), Some(entry)));
@@ -1025,21 +1019,9 @@ impl RegionWriter<'_> {
         }
     }
 
-    /// Write the headers of a fully written region, unless `name` is taken.
-    fn seal_written(&self, name: &str) -> Result<Option<TarEntry>, StoreError> {
+    /// Write the headers of the region (the PAX padding, then the file's) naming it `name`.
+    fn write_headers(&self, name: &str) -> Result<TarEntry, StoreError> {
         let tar = self.tar;
-        if self.written != self.size {
-            return Err(tar.err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} bytes written of the {} announced",
-                    self.written, self.size
-                ),
-            )));
-        }
-        if tar.contains(name) {
-            return Ok(None);
-        }
         // The PAX header and its record, which fill the gap before the file's header.
         let records = (self.data_at - self.start - 2 * 512) as usize;
         let mut pax = tar::Header::new_ustar();
@@ -1059,10 +1041,10 @@ impl RegionWriter<'_> {
         tar.file
             .write_all_at(&bytes, self.start)
             .map_err(|e| tar.err(e))?;
-        Ok(Some(TarEntry {
+        Ok(TarEntry {
             offset: self.data_at,
             size: self.size,
-        }))
+        })
     }
 }
 
@@ -1300,6 +1282,34 @@ mod tests {
         file.read_exact_at(&mut back, entry.offset).unwrap();
         assert!(back == data);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn writers_of_the_same_blob_at_once_name_one_region() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.tar");
+        let tar = TarRegions::create(&path).unwrap();
+        let data = pattern(10_000, 3);
+        let named = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut r = tar.reserve(data.len() as u64).unwrap();
+                        r.write_all(&data).unwrap();
+                        r.seal("blobs/same").unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|&named| named)
+                .count()
+        });
+        assert_eq!(named, 1);
+        tar.finish(0o644).unwrap();
+        let index = TarIndex::scan(&File::open(&path).unwrap(), &path).unwrap();
+        assert_eq!(index.names().collect::<Vec<_>>(), ["blobs/same"]);
     }
 
     #[test]
