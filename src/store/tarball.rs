@@ -856,10 +856,22 @@ impl TarRegions {
             // Room for the PAX header and at least one block of records (a PAX header
             // without records would also do, but one that says why it is there is kinder to
             // whoever inspects the archive), then the file's header.
-            let data_at = (start + 3 * 512).next_multiple_of(REGION_ALIGN);
-            let end = data_at
-                .checked_add(size.next_multiple_of(512))
-                .ok_or_else(|| self.err(io::Error::other("the archive would be too large")))?;
+            // Sizes come from descriptors, which a hostile image may set to anything: no
+            // arithmetic here may overflow.
+            let too_large = || {
+                self.err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("a file of {size} bytes would make the archive too large"),
+                ))
+            };
+            let data_at = start
+                .checked_add(3 * 512)
+                .and_then(|at| at.checked_next_multiple_of(REGION_ALIGN))
+                .ok_or_else(too_large)?;
+            let end = size
+                .checked_next_multiple_of(512)
+                .and_then(|padded| data_at.checked_add(padded))
+                .ok_or_else(too_large)?;
             state.next = end;
             state.open += 1;
             (start, data_at)
@@ -1282,6 +1294,25 @@ mod tests {
         file.read_exact_at(&mut back, entry.offset).unwrap();
         assert!(back == data);
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_size_no_archive_can_hold_is_refused_without_overflow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tar = TarRegions::create(&tmp.path().join("big.tar")).unwrap();
+        for size in [u64::MAX, u64::MAX - 511, u64::MAX - 4096] {
+            assert!(tar.reserve(size).is_err(), "{size}");
+        }
+        // A size that fits the arithmetic but not the file system: the region cannot be
+        // sealed, nothing after it can be written (an error, not a panic), and the archive,
+        // dropped unfinished, leaves nothing behind.
+        let mut huge = tar.reserve(1 << 62).unwrap();
+        assert!(huge.write_all(&[1; 10]).is_ok());
+        assert!(huge.seal("blobs/huge").is_err());
+        assert!(tar.reserve(u64::MAX - (1 << 62)).is_err());
+        assert!(tar.add_bytes("index.json", b"{}").is_err());
+        drop(tar);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 
     #[test]
