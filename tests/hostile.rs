@@ -560,6 +560,28 @@ fn negative_fractional_and_absurd_sizes_are_refused() {
     );
 }
 
+/// An OCI archive output reserves room for each layer by its declared size: sizes that no
+/// archive can hold are refused with an error (they overflowed the reservation arithmetic, a
+/// panic in debug builds), and nothing is left beside the target.
+#[test]
+fn layer_sizes_no_archive_can_hold_are_refused() {
+    for size in [u64::MAX, u64::MAX - 4096, 1 << 62] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = fixture_copy("plain", tmp.path());
+        Layout(dir.clone()).edit_manifest("v1", |m| m["layers"][0]["size"] = Value::from(size));
+        let out = tmp.path().join("out.tar");
+        let mut args = command_line(Cmd::Encrypt, &dir, None);
+        args.push(format!("oci-archive:{}", out.display()));
+        let case = format!("layer size {size} into an oci-archive");
+        let err = assert_refused(&case, &args, "layer 0");
+        assert!(
+            err.contains("too large") || err.contains("truncated"),
+            "{case}: {err}"
+        );
+        assert_eq!(dir_entries(tmp.path()), vec!["plain".to_string()], "{case}");
+    }
+}
+
 #[test]
 fn manifests_over_4_mib_are_refused_before_they_are_read() {
     refused(
