@@ -369,11 +369,9 @@ impl Tarball {
 
     /// A reader of the file `name`, if the archive holds it.
     pub fn open_file(&self, name: &str) -> Option<EntryReader> {
-        self.index.get(name).map(|entry| EntryReader {
-            file: self.data.clone(),
-            position: entry.offset,
-            end: entry.offset + entry.size,
-        })
+        self.index
+            .get(name)
+            .map(|entry| EntryReader::new(self.data.clone(), entry))
     }
 
     /// A reader of `name` that fails at its end unless it has `size` bytes with `digest`;
@@ -469,6 +467,17 @@ pub struct EntryReader {
     file: Arc<File>,
     position: u64,
     end: u64,
+}
+
+impl EntryReader {
+    /// A reader of `entry`'s bytes in `file`.
+    fn new(file: Arc<File>, entry: TarEntry) -> EntryReader {
+        EntryReader {
+            file,
+            position: entry.offset,
+            end: entry.offset + entry.size,
+        }
+    }
 }
 
 impl Read for EntryReader {
@@ -901,11 +910,7 @@ impl TarRegions {
         size: u64,
     ) -> Option<VerifyingReader<EntryReader>> {
         let entry = *self.state().files.get(name)?;
-        let reader = EntryReader {
-            file: self.file.clone(),
-            position: entry.offset,
-            end: entry.offset + entry.size,
-        };
+        let reader = EntryReader::new(self.file.clone(), entry);
         Some(VerifyingReader::new(reader, digest.clone(), size))
     }
 
@@ -933,15 +938,9 @@ impl TarRegions {
             for (name, entry) in &state.order {
                 match entry {
                     None => out.add_dir(name)?,
-                    Some(entry) => out.add_file(
-                        name,
-                        entry.size,
-                        EntryReader {
-                            file: file.clone(),
-                            position: entry.offset,
-                            end: entry.offset + entry.size,
-                        },
-                    )?,
+                    Some(entry) => {
+                        out.add_file(name, entry.size, EntryReader::new(file.clone(), *entry))?
+                    }
                 }
             }
             return out.finish(mode);
