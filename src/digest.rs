@@ -86,6 +86,11 @@ impl Digest {
         Digest::of(Algorithm::Sha256, data)
     }
 
+    /// Whether this is the digest of zero bytes (`sha256:e3b0c442…` for SHA-256).
+    pub fn is_of_nothing(&self) -> bool {
+        *self == Digest::of(self.algorithm, b"")
+    }
+
     /// A shortened form for tables and messages (`sha256:0123456789ab`).
     pub fn short(&self) -> String {
         format!("{}:{}", self.algorithm.name(), &self.hex[..12])
@@ -346,6 +351,13 @@ mod tests {
         assert_eq!(d.to_string(), EMPTY);
         assert_eq!(d, Digest::sha256(b""));
         assert_eq!(d.short(), "sha256:e3b0c44298fc");
+    }
+
+    #[test]
+    fn the_digest_of_nothing_is_known_for_each_algorithm() {
+        assert!(EMPTY.parse::<Digest>().unwrap().is_of_nothing());
+        assert!(Digest::of(Algorithm::Sha512, b"").is_of_nothing());
+        assert!(!Digest::sha256(b"\0").is_of_nothing());
     }
 
     #[test]

@@ -755,7 +755,8 @@ impl Execution<'_> {
                     recorded_digest,
                     opened_with,
                 },
-                Operation::Decrypt { .. },
+                // Also `rekey --rotate` of an empty layer, which it stores plain.
+                Operation::Decrypt { .. } | Operation::Rekey { .. },
             ) => {
                 (self.events)(Event::Detail(format!(
                     "{}: opened with {opened_with}",

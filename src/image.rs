@@ -304,6 +304,13 @@ impl Descriptor {
         })
     }
 
+    /// Whether it names the empty blob: size 0 and the digest of zero bytes. Encrypting such a
+    /// layer would give a ciphertext of zero bytes with the very same digest, which peers
+    /// cannot tell from the plain blob (see [`crate::plan::KeepReason::Empty`]).
+    pub fn is_empty_blob(&self) -> bool {
+        self.size == 0 && self.digest.is_of_nothing()
+    }
+
     /// The descriptor's annotations (empty if it has none).
     pub fn annotations(&self) -> Result<JsonObject, JsonError> {
         Ok(self.json.get_object("annotations")?.unwrap_or_default())

@@ -155,6 +155,11 @@ pub enum KeepReason {
     NotALayer,
     /// Re-keying, and its recipients already are what was asked.
     RecipientsUnchanged,
+    /// Encrypting, and it is the empty blob (0 bytes, the digest of nothing). There is nothing
+    /// to protect, and its ciphertext would be the same 0 bytes under the same digest: skopeo
+    /// (1.9 to 1.22) and containerd then copy it without decrypting it, leaving a layer marked
+    /// encrypted in the image they call decrypted. So it stays plain.
+    Empty,
 }
 
 impl fmt::Display for KeepReason {
@@ -167,6 +172,7 @@ impl fmt::Display for KeepReason {
             KeepReason::Foreign => "foreign layer",
             KeepReason::NotALayer => "not a filesystem layer",
             KeepReason::RecipientsUnchanged => "recipients unchanged",
+            KeepReason::Empty => "empty layer, nothing to encrypt",
         })
     }
 }
@@ -535,6 +541,9 @@ fn decide(
         (Operation::Encrypt { .. }, LayerType::Plain { encrypted }) => {
             if has_encryption_annotations(desc) {
                 return Err(Error::layer(at, LayerError::StrayEncryptionAnnotations));
+            }
+            if desc.is_empty_blob() {
+                return Ok(LayerAction::Keep(KeepReason::Empty));
             }
             if let Some(&job) = job_of.get(&desc.digest) {
                 return Ok(LayerAction::Encrypt(job));

@@ -47,7 +47,7 @@ use crate::format::{
 };
 use crate::image::{Descriptor, ManifestNode, TopIndex};
 use crate::keywrap::{DescribeContext, KeyRing, Registry, UnwrapError, describe_layer};
-use crate::plan::{self, Selection};
+use crate::plan::{self, KeepReason, Selection};
 use crate::progress::{Item, Progress, Silent};
 use crate::store::oci::LockMode;
 use crate::store::{AlignedBuf, BlobSource, ChunkWrite, ImageRef, MAX_MANIFEST_SIZE, StoreError};
@@ -292,7 +292,7 @@ pub fn verify_with_progress(
                 let task = match task_of.get(&desc.digest) {
                     Some(&t) => t,
                     None => {
-                        tasks.push(Task::prepare(desc, mode, request, source));
+                        tasks.push(Task::prepare(desc, request));
                         task_of.insert(desc.digest.clone(), tasks.len() - 1);
                         tasks.len() - 1
                     }
@@ -499,12 +499,7 @@ struct Streamed {
 
 impl Task {
     /// Classify a layer and run the checks that need no layer data.
-    fn prepare(
-        desc: &Descriptor,
-        mode: Mode,
-        request: &VerifyRequest,
-        source: &dyn BlobSource,
-    ) -> Task {
+    fn prepare(desc: &Descriptor, request: &VerifyRequest) -> Task {
         let mut task = Task {
             desc: desc.clone(),
             kind: Kind::Plain,
@@ -546,18 +541,9 @@ impl Task {
                 },
             },
         };
-        // A checked layer that will not be read: at least say when its blob is not there.
-        let streams =
-            mode == Mode::Full && matches!(task.kind, Kind::Plain | Kind::Encrypted(Some(_)));
-        if !streams && matches!(task.kind, Kind::Encrypted(_)) && !source.has_blob(&desc.digest) {
-            task.problems.push(
-                StoreError::MissingBlob {
-                    store: source.name().to_string(),
-                    digest: desc.digest.clone(),
-                }
-                .to_string(),
-            );
-        }
+        // Without `full` no layer blob is looked at, not even for its presence: the structure
+        // and the wrapped keys are all in the manifest, and a layout that holds only manifests
+        // and configs (what a registry-side tool fetches) is verified as well as a whole one.
         task
     }
 
@@ -659,10 +645,22 @@ impl Task {
         let mut warnings = Vec::new();
         let mut skipped = None;
         let encrypted = matches!(self.kind, Kind::Encrypted(_));
+        // The empty blob is never encrypted (see `KeepReason::Empty`), so it passes
+        // `require_encrypted`; an encrypted one is worth a warning, since peers mishandle it.
+        let empty = self.desc.is_empty_blob();
         match self.kind {
             Kind::Skip(why) => skipped = Some(why.to_string()),
-            Kind::Plain if require_encrypted => problems.push("not encrypted".into()),
-            Kind::Plain if self.streamed.is_none() => skipped = Some("not encrypted".into()),
+            Kind::Plain if require_encrypted && !empty => problems.push("not encrypted".into()),
+            Kind::Plain if self.streamed.is_none() => {
+                skipped = Some(if empty {
+                    KeepReason::Empty.to_string()
+                } else {
+                    "not encrypted".into()
+                })
+            }
+            Kind::Encrypted(_) if empty => warnings.push(
+                "this encrypted layer is empty (0 bytes), which skopeo and containerd leave encrypted when they decrypt the image; `layercrypt rekey --rotate` or `decrypt` stores it plain".into(),
+            ),
             _ => {}
         }
         match &self.streamed {

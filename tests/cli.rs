@@ -1116,6 +1116,43 @@ fn json_report_has_old_and_new_digests() {
     assert_eq!(layers[1]["reason"], "layer-not-selected");
 }
 
+/// Issue 14, point 1: an empty layer is kept plain, and the plan, the `--json` report and `-v`
+/// say why, even when `--layer` names it.
+#[test]
+fn empty_layers_are_kept_plain_and_the_plan_and_report_say_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("img");
+    empty_layer_image(&dir, "v1");
+    let recipient = format!("jwe:{}", key("rsa2048.pub.pem"));
+    let plan = layercrypt()
+        .args(["encrypt", "--dry-run", "-r", &recipient])
+        .arg(oci(&dir, "v1"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].starts_with("  layer   0  sha256:e3b0c44298fc             0  ")
+            && lines[2].ends_with("  keep (empty layer, nothing to encrypt)"),
+        "{text}"
+    );
+    assert!(lines[3].ends_with("  encrypt"), "{text}");
+
+    let run = layercrypt()
+        .args(["encrypt", "--json", "--layer", "0", "-r", &recipient])
+        .arg(oci(&dir, "v1"))
+        .arg(oci(&tmp.path().join("out"), "v1"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let layer = &report["images"][0]["manifests"][0]["layers"][0];
+    assert_eq!(layer["action"], "keep", "{report:#}");
+    assert_eq!(layer["reason"], "empty", "{report:#}");
+    assert!(layer["new"].is_null(), "{report:#}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Less common image shapes
 

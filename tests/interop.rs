@@ -312,3 +312,73 @@ fn layercrypt_decrypts_what_skopeo_encrypts() {
         );
     }
 }
+
+/// Issue 14, point 1: an empty layer (0 bytes) would encrypt to 0 bytes under the same digest,
+/// which skopeo 1.9 and 1.22 copy without decrypting, leaving `+encrypted` in the image they
+/// call decrypted. layercrypt leaves it plain (nothing to protect), so that skopeo restores the
+/// original manifest byte for byte and `verify --require-encrypted` accepts the image.
+#[test]
+fn an_empty_layer_stays_plain_and_the_image_round_trips_through_skopeo() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The image of the report, whose only layer is the empty blob, and one with a layer that
+    // does get encrypted on top of it.
+    let only = empty_layer_image(&tmp.path().join("only"), "v1");
+    only.edit_manifest("v1", |m| {
+        m["layers"].as_array_mut().unwrap().truncate(1);
+    });
+    only.edit_config("v1", |c| {
+        c["rootfs"]["diff_ids"].as_array_mut().unwrap().truncate(1);
+    });
+    let two = empty_layer_image(&tmp.path().join("two"), "v1");
+    for (name, original, encrypted_layers) in [("only", &only, 0), ("two", &two, 1)] {
+        let enc = tmp.path().join(format!("{name}-enc"));
+        layercrypt()
+            .args(["encrypt", "-r", &format!("jwe:{}", key("rsa2048.pub.pem"))])
+            .arg(oci(&original.0, "v1"))
+            .arg(oci(&enc, "v1"))
+            .assert()
+            .success();
+        let layers = Layout(enc.clone()).layers("v1");
+        assert_eq!(layers[0]["digest"], EMPTY_BLOB, "{name}");
+        assert_eq!(
+            layers[0]["mediaType"], "application/vnd.oci.image.layer.v1.tar",
+            "{name}: the empty layer must stay plain"
+        );
+        assert!(
+            layers[0]["annotations"].is_null(),
+            "{name}: {:#}",
+            layers[0]
+        );
+        assert_eq!(
+            layers
+                .iter()
+                .filter(|l| l["mediaType"].as_str().unwrap().ends_with("+encrypted"))
+                .count(),
+            encrypted_layers,
+            "{name}"
+        );
+        layercrypt()
+            .args(["verify", "--require-encrypted", "-k", &key("rsa2048.pem")])
+            .arg(oci(&enc, "v1"))
+            .assert()
+            .code(0);
+
+        let dec = tmp.path().join(format!("{name}-dec"));
+        // Without the flag skopeo gzips every uncompressed layer it writes to a layout, and
+        // so changes the manifest whatever the encryption did.
+        skopeo_ok(&[
+            "copy",
+            "--dest-oci-accept-uncompressed-layers",
+            "--decryption-key",
+            &key("rsa2048.pem"),
+            &oci(&enc, "v1"),
+            &oci(&dec, "v1"),
+        ]);
+        let manifest = |l: &Layout| l.blob(l.entry("v1")["digest"].as_str().unwrap());
+        assert_eq!(
+            String::from_utf8(manifest(&Layout(dec))).unwrap(),
+            String::from_utf8(manifest(original)).unwrap(),
+            "{name}: skopeo's decryption is not the original manifest"
+        );
+    }
+}

@@ -778,3 +778,106 @@ fn rotate_refuses_a_tampered_layer() {
     );
     assert_eq!(snapshot(&enc), snap);
 }
+
+/// Issue 14, point 1: a layer that is the empty blob and yet encrypted (as layercrypt wrote it
+/// before, or a hand-made image) is what skopeo and containerd leave encrypted when they
+/// decrypt. Re-wrapping it warns; rotating stores it plain, as `encrypt` now leaves it, so the
+/// rotated image round-trips through skopeo to the original manifest.
+#[test]
+fn rotate_stores_an_encrypted_empty_layer_plain_and_rewrapping_it_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("img");
+    let layout = empty_layer_image(&dir, "v1");
+    let original = layout.entry("v1")["digest"].clone();
+    layercrypt()
+        .args(["encrypt", "-r", &jwe("rsa2048.pub.pem")])
+        .arg(oci(&dir, "v1"))
+        .assert()
+        .success();
+    encrypt_layer_recording(&layout, "v1", 0, EMPTY_BLOB);
+    layout.edit_manifest("v1", |m| {
+        m["layers"][0]["mediaType"] =
+            Value::from("application/vnd.oci.image.layer.v1.tar+encrypted");
+    });
+    assert_eq!(layout.layers("v1")[0]["digest"], EMPTY_BLOB);
+
+    let added = rekey(&[
+        "-k",
+        &key("rsa2048.pem"),
+        "--add",
+        &jwe("ec256.pub.pem"),
+        &oci(&dir, "v1"),
+    ])
+    .success();
+    let err = stderr_of(added.get_output());
+    assert!(
+        err.contains("layer 0 (sha256:e3b0c44298fc): this encrypted layer is empty (0 bytes)"),
+        "{err}"
+    );
+    assert!(
+        layout.layers("v1")[0]["mediaType"]
+            .as_str()
+            .unwrap()
+            .ends_with("+encrypted")
+    );
+
+    let plan = rekey(&[
+        "--dry-run",
+        "-k",
+        &key("ec256.pem"),
+        "--rotate",
+        "--set",
+        &jwe("ec384.pub.pem"),
+        &oci(&dir, "v1"),
+    ])
+    .success();
+    let plan = String::from_utf8_lossy(&plan.get_output().stdout).into_owned();
+    assert!(
+        plan.contains("decrypt (empty layer, stored plain: nothing to protect)"),
+        "{plan}"
+    );
+    rekey(&[
+        "-k",
+        &key("ec256.pem"),
+        "--rotate",
+        "--set",
+        &jwe("ec384.pub.pem"),
+        &oci(&dir, "v1"),
+    ])
+    .success();
+    let layers = layout.layers("v1");
+    assert_eq!(layers[0]["digest"], EMPTY_BLOB);
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert!(layers[0]["annotations"].is_null(), "{:#}", layers[0]);
+    assert!(
+        layers[1]["mediaType"]
+            .as_str()
+            .unwrap()
+            .ends_with("+encrypted")
+    );
+    layercrypt()
+        .args([
+            "verify",
+            "--full",
+            "--require-encrypted",
+            "-k",
+            &key("ec384.pem"),
+        ])
+        .arg(oci(&dir, "v1"))
+        .assert()
+        .code(0);
+    let out = tmp.path().join("dec");
+    // The flag keeps skopeo from gzipping the uncompressed empty layer on the way.
+    skopeo_ok(&[
+        "copy",
+        "--dest-oci-accept-uncompressed-layers",
+        "--decryption-key",
+        &key("ec384.pem"),
+        &oci(&dir, "v1"),
+        &oci(&out, "v1"),
+    ]);
+    assert_eq!(Layout(out).entry("v1")["digest"], original);
+}

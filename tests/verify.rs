@@ -283,8 +283,9 @@ fn a_tampered_ciphertext_passes_unwrap_but_fails_full_on_the_hmac() {
 }
 
 /// A blob whose bytes no longer match the digest its descriptor names is a finding (exit 1),
-/// in an encrypted and in a plain layer; so is a layer blob that is missing, which even the
-/// quick check notices.
+/// in an encrypted and in a plain layer; so is a layer blob that is missing, which `--full`
+/// names (the quicker checks read no layer blob; see
+/// `a_layout_of_manifests_alone_verifies_without_full`).
 #[test]
 fn blobs_that_do_not_match_their_descriptors_fail_full() {
     let tmp = tempfile::tempdir().unwrap();
@@ -310,36 +311,70 @@ fn blobs_that_do_not_match_their_descriptors_fail_full() {
         );
     }
 
-    fs::remove_file(layout.blob_path(layers[2]["digest"].as_str().unwrap())).unwrap();
-    for args in [vec!["-k", "KEY"], vec!["-k", "KEY", "--full"], vec![]] {
-        let k = key("rsa2048.pem");
-        let args: Vec<&str> = args
-            .iter()
-            .map(|a| if *a == "KEY" { k.as_str() } else { *a })
-            .collect();
-        let (code, stdout, _) = verify(&args, &oci(&dir, "v1"));
-        assert_eq!(code, 1, "{args:?}: {stdout}");
-        let line = stdout.lines().find(|l| l.contains("layer 2  ")).unwrap();
-        assert!(
-            line.contains("FAILED: ") && line.contains("is missing"),
-            "{line}"
-        );
-    }
+    let missing = layers[2]["digest"].as_str().unwrap();
+    fs::remove_file(layout.blob_path(missing)).unwrap();
+    let (code, stdout, _) = verify(&["-k", &key("rsa2048.pem"), "--full"], &oci(&dir, "v1"));
+    assert_eq!(code, 1, "{stdout}");
+    let line = stdout.lines().find(|l| l.contains("layer 2  ")).unwrap();
+    assert!(
+        line.contains("FAILED: ") && line.contains(&format!("blob {missing} is missing")),
+        "{line}"
+    );
 }
 
-/// Edit the config of `reference`'s (first) manifest, stored as a new blob with the manifest
-/// re-pointed at it, so that every digest stays consistent.
-fn rewrite_config(layout: &Layout, reference: &str, edit: impl FnOnce(&mut Value)) {
-    let manifest = &layout.manifests(reference)[0].2;
-    let mut config = layout.json(manifest["config"]["digest"].as_str().unwrap());
-    edit(&mut config);
-    let bytes = serde_json::to_vec(&config).unwrap();
-    let digest = digest_of(&bytes);
-    fs::write(layout.blob_path(&digest), &bytes).unwrap();
-    layout.edit_manifest(reference, |m| {
-        m["config"]["digest"] = Value::from(digest.clone());
-        m["config"]["size"] = Value::from(bytes.len());
-    });
+/// Issue 14, point 4: a layout that holds only `index.json`, manifests and configs (what a
+/// registry-side tool fetches) is verified without `--full`, with and without keys, since
+/// neither reads a layer blob; `--full` needs them and names each one missing. `rekey` and
+/// `inspect` work on it too.
+#[test]
+fn a_layout_of_manifests_alone_verifies_without_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture_copy("skopeo-partial", tmp.path());
+    let layout = Layout(dir.clone());
+    let layers: Vec<String> = layout
+        .layers("v1")
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    for digest in &layers {
+        fs::remove_file(layout.blob_path(digest)).unwrap();
+    }
+    let k = key("rsa2048.pem");
+    for args in [vec![], vec!["-k", k.as_str()]] {
+        let (code, report) = verify_json(&args, &oci(&dir, "v1"));
+        assert_eq!(code, 0, "{args:?}: {report:#}");
+        let rows = layer_rows(&report);
+        assert_eq!(rows.len(), 3);
+        for (i, row) in rows.iter().enumerate() {
+            // Only the top layer of this fixture is encrypted.
+            let want = if i == 2 { "ok" } else { "skipped" };
+            assert_eq!(row.2, want, "{args:?}, layer {i}: {report:#}");
+        }
+    }
+    let (code, report) = verify_json(&["-k", &k, "--full"], &oci(&dir, "v1"));
+    assert_eq!(code, 1, "{report:#}");
+    for (row, digest) in layer_rows(&report).iter().zip(&layers) {
+        assert_eq!(row.2, "failed", "{report:#}");
+        assert!(
+            row.3.contains(&format!("blob {digest} is missing")),
+            "{}",
+            row.3
+        );
+    }
+
+    layercrypt()
+        .args(["inspect", "--json"])
+        .arg(oci(&dir, "v1"))
+        .assert()
+        .success();
+    layercrypt()
+        .args(["rekey", "-k", &k, "--add"])
+        .arg(format!("jwe:{}", key("ec256.pub.pem")))
+        .arg(oci(&dir, "v1"))
+        .assert()
+        .success();
+    let (code, report) = verify_json(&["-k", &key("ec256.pem")], &oci(&dir, "v1"));
+    assert_eq!(code, 0, "{report:#}");
 }
 
 /// A config whose `rootfs.diff_ids` does not describe the layers (stored as a new blob, with
@@ -351,7 +386,7 @@ fn a_diff_id_mismatch_fails_full() {
     let dir = fixture_copy("skopeo-partial", tmp.path());
     let layout = Layout(dir.clone());
     let wrong = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    rewrite_config(&layout, "v1", |config| {
+    layout.edit_config("v1", |config| {
         config["rootfs"]["diff_ids"][0] = Value::from(wrong);
         config["rootfs"]["diff_ids"][2] = Value::from(wrong);
     });
@@ -666,7 +701,7 @@ fn full_checks_large_layers_through_the_pipeline() {
     // The plain image's zstd layer against a config that names another diff_id.
     let layout = Layout(plain.clone());
     let wrong = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-    rewrite_config(&layout, "v1", |config| {
+    layout.edit_config("v1", |config| {
         config["rootfs"]["diff_ids"][1] = Value::from(wrong)
     });
     let (code, report) = verify_json(&["-k", &k, "--full"], &oci(&plain, "v1"));
@@ -683,5 +718,52 @@ fn full_checks_large_layers_through_the_pipeline() {
             .contains(&format!("the config's diff_id is {wrong}")),
         "{}",
         rows[1].3
+    );
+}
+
+/// Issue 14, point 1: the empty blob is never encrypted, so `--require-encrypted` does not fail
+/// an image because of it, at every depth; an encrypted empty layer is verified and warned
+/// about, since skopeo and containerd leave it encrypted when they decrypt.
+#[test]
+fn an_empty_layer_passes_require_encrypted_and_an_encrypted_one_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("img");
+    let layout = empty_layer_image(&dir, "v1");
+    layercrypt()
+        .args(["encrypt", "-r", &format!("jwe:{}", key("rsa2048.pub.pem"))])
+        .arg(oci(&dir, "v1"))
+        .assert()
+        .success();
+    let k = key("rsa2048.pem");
+    for (args, empty_status, empty_reason) in [
+        (vec![], "skipped", "empty layer, nothing to encrypt"),
+        (vec!["-k", &k], "skipped", "empty layer, nothing to encrypt"),
+        (vec!["-k", &k, "--full"], "ok", ""),
+    ] {
+        let mut all = vec!["--require-encrypted"];
+        all.extend(&args);
+        let (code, report) = verify_json(&all, &oci(&dir, "v1"));
+        assert_eq!(code, 0, "{args:?}: {report:#}");
+        let rows = layer_rows(&report);
+        assert_eq!(
+            (rows[0].2.as_str(), rows[0].3.as_str()),
+            (empty_status, empty_reason),
+            "{args:?}: {report:#}"
+        );
+        assert_eq!(rows[1].2, "ok", "{args:?}: {report:#}");
+        assert_eq!(report["warnings"], Value::Array(vec![]), "{args:?}");
+    }
+
+    encrypt_layer_recording(&layout, "v1", 0, EMPTY_BLOB);
+    let (code, report) = verify_json(&["-k", &k, "--full"], &oci(&dir, "v1"));
+    assert_eq!(code, 0, "{report:#}");
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{report:#}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("layer 0 (sha256:e3b0c44298fc): this encrypted layer is empty (0 bytes)"),
+        "{report:#}"
     );
 }

@@ -58,12 +58,12 @@ pub(super) fn decide(
     if desc.json.contains("urls") {
         return Ok(Decided::keep(KeepReason::Foreign));
     }
-    match classify_layer(&desc.media_type) {
+    let plain_media_type = match classify_layer(&desc.media_type) {
         LayerType::Foreign => return Ok(Decided::keep(KeepReason::Foreign)),
         LayerType::Other => return Ok(Decided::keep(KeepReason::NotALayer)),
         LayerType::Plain { .. } => return Ok(Decided::keep(KeepReason::NotEncrypted)),
-        LayerType::Encrypted { .. } => {}
-    }
+        LayerType::Encrypted { plain } => plain,
+    };
     let layer_err = |source| Error::layer(at, source);
     let rekey_err = |e: RekeyError| layer_err(LayerError::Rekey(e));
     let annotations = desc
@@ -91,12 +91,33 @@ pub(super) fn decide(
     if !set.is_empty() {
         check_all_schemes_handled(registry, &annotations).map_err(rekey_err)?;
     }
-    let (params, _, unwrapped) = open_layer(registry, desc, keys).map_err(layer_err)?;
+    let (params, private, unwrapped) = open_layer(registry, desc, keys).map_err(layer_err)?;
+    let opened_with = format!("{} key {}", unwrapped.scheme, unwrapped.key);
     let specs = |list: &[crate::keywrap::Recipient]| {
         let mut v: Vec<&str> = list.iter().map(|r| r.spec.as_str()).collect();
         v.dedup();
         v.join(", ")
     };
+    if *rotate && desc.is_empty_blob() {
+        // A fresh key would encrypt the same 0 bytes into the same empty blob, which peers
+        // copy without decrypting (see `KeepReason::Empty`): there is nothing to protect, so
+        // rotating stores it plain, as `encrypt` leaves it.
+        jobs.push(Job {
+            source: desc.clone(),
+            at: at.clone(),
+            work: JobWork::Decrypt {
+                params,
+                media_type: plain_media_type,
+                recorded_digest: private.digest.clone(),
+                opened_with,
+            },
+        });
+        return Ok(Decided {
+            action: LayerAction::Decrypt(jobs.len() - 1),
+            note: Some("empty layer, stored plain: nothing to protect".into()),
+            warnings: Vec::new(),
+        });
+    }
     if *rotate {
         jobs.push(Job {
             source: desc.clone(),
@@ -104,7 +125,7 @@ pub(super) fn decide(
             work: JobWork::Rotate {
                 params,
                 media_type: desc.media_type.clone(),
-                opened_with: format!("{} key {}", unwrapped.scheme, unwrapped.key),
+                opened_with,
             },
         });
         return Ok(Decided {
@@ -115,6 +136,11 @@ pub(super) fn decide(
     }
 
     let mut warnings = Vec::new();
+    if desc.is_empty_blob() {
+        warnings.push(format!(
+            "{at}: this encrypted layer is empty (0 bytes), which skopeo and containerd leave encrypted when they decrypt the image; `rekey --rotate` or `decrypt` stores it plain"
+        ));
+    }
     let mut notes = Vec::new();
     let (keys_after, wrap) = if set.is_empty() {
         let edited = remove_from_layer(registry, &annotations, remove).map_err(rekey_err)?;

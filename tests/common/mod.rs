@@ -229,6 +229,21 @@ impl Layout {
         fs::write(self.0.join("index.json"), mkimage::go_json(&index)).unwrap();
     }
 
+    /// Edit the config of `reference`'s (first) manifest, stored as a new blob with the
+    /// manifest re-pointed at it, so that every digest stays consistent.
+    pub fn edit_config(&self, reference: &str, edit: impl FnOnce(&mut Value)) {
+        let manifest = &self.manifests(reference)[0].2;
+        let mut config = self.json(manifest["config"]["digest"].as_str().unwrap());
+        edit(&mut config);
+        let bytes = serde_json::to_vec(&config).unwrap();
+        let digest = digest_of(&bytes);
+        fs::write(self.blob_path(&digest), &bytes).unwrap();
+        self.edit_manifest(reference, |m| {
+            m["config"]["digest"] = Value::from(digest.clone());
+            m["config"]["size"] = Value::from(bytes.len());
+        });
+    }
+
     /// Replace a blob's content under a new digest and point the manifest of `reference` at
     /// it (digest and size), keeping every digest in the chain consistent.
     pub fn replace_layer(&self, reference: &str, index: usize, content: &[u8]) -> String {
@@ -311,4 +326,28 @@ pub fn to_docker_schema2(manifest: &mut Value) {
             l["mediaType"] = Value::from("application/vnd.docker.image.rootfs.diff.tar.gzip");
         }
     }
+}
+
+/// The digest of zero bytes: the empty blob.
+pub const EMPTY_BLOB: &str =
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// A new layout at `dir` holding `reference`: a single-manifest image whose layers are, bottom
+/// first, an uncompressed layer that is the empty blob (0 bytes, its diff_id the digest of
+/// nothing, as image builders write it for a step that changed no file) and a gzip layer of
+/// 64 KiB. Written as Go writes it, so skopeo reproduces its manifest byte for byte.
+pub fn empty_layer_image(dir: &Path, reference: &str) -> Layout {
+    use mkimage::{Compression, ImageSpec, LayerSpec};
+    let mut spec = ImageSpec::new("linux", "amd64", 14);
+    spec.layers = vec![
+        LayerSpec::new(1024, Compression::None),
+        LayerSpec::new(64 * 1024, Compression::Gzip),
+    ];
+    mkimage::write_image(dir, reference, &spec).unwrap();
+    let layout = Layout(dir.to_path_buf());
+    assert_eq!(layout.replace_layer(reference, 0, b""), EMPTY_BLOB);
+    layout.edit_config(reference, |config| {
+        config["rootfs"]["diff_ids"][0] = Value::from(EMPTY_BLOB);
+    });
+    layout
 }
