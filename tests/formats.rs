@@ -821,3 +821,135 @@ fn a_multi_arch_image_needs_one_platform_for_a_docker_archive() {
     assert_eq!(ours, ids);
     assert_eq!(ids.len(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Every media type of ocicrypt's spec
+
+/// Issue 14, point 5: the layer media types of containers/ocicrypt's `spec/spec.go` (main,
+/// August 2026): the OCI layer types, plain, gzip and zstd, distributable or not, and WASM,
+/// which ocicrypt main gained. Each is encrypted to its `+encrypted` counterpart, inspected,
+/// verified in full under `--require-encrypted`, and decrypted back to the original manifest
+/// by layercrypt and by skopeo.
+fn media_type_round_trip(media_type: &str, table_type: &str) {
+    use common::mkimage::{Compression, ImageSpec, LayerSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("img");
+    let compression = if media_type.ends_with("+gzip") {
+        Compression::Gzip
+    } else if media_type.ends_with("+zstd") {
+        Compression::Zstd
+    } else {
+        Compression::None
+    };
+    let mut spec = ImageSpec::new("linux", "amd64", 5);
+    spec.layers = vec![LayerSpec::new(16 * 1024, compression)];
+    common::mkimage::write_image(&dir, "v1", &spec).unwrap();
+    let layout = Layout(dir.clone());
+    if media_type.contains("wasm") {
+        // A module, not a tar: its diff_id is the digest of the blob itself.
+        let module = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x0a\x04\x01\x02\0\x0b";
+        let digest = layout.replace_layer("v1", 0, module);
+        layout.edit_config("v1", |c| c["rootfs"]["diff_ids"][0] = Value::from(digest));
+    }
+    layout.edit_manifest("v1", |m| {
+        m["layers"][0]["mediaType"] = Value::from(media_type);
+    });
+    let original = layout.entry("v1")["digest"].clone();
+    let encrypted_type = format!("{media_type}+encrypted");
+
+    let enc = tmp.path().join("enc");
+    layercrypt()
+        .args(["encrypt", "-r", &jwe("rsa2048.pub.pem")])
+        .arg(oci(&dir, "v1"))
+        .arg(oci(&enc, "v1"))
+        .assert()
+        .success();
+    let layer = &Layout(enc.clone()).layers("v1")[0];
+    assert_eq!(layer["mediaType"], encrypted_type.as_str(), "{layer:#}");
+
+    let inspect = layercrypt()
+        .args(["inspect", "--json"])
+        .arg(oci(&enc, "v1"))
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr_of(&inspect));
+    let report: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let inspected = &report["images"][0]["manifests"][0]["layers"][0];
+    assert_eq!(inspected["media_type"], encrypted_type.as_str());
+    assert_eq!(inspected["encrypted"], true);
+    assert_eq!(inspected["schemes"], json!(["jwe"]));
+    let table = layercrypt()
+        .arg("inspect")
+        .arg(oci(&enc, "v1"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let row = table.lines().nth(2).unwrap_or_default();
+    assert!(
+        row.contains(&format!("  {table_type}  jwe  ")),
+        "{table_type}: {table}"
+    );
+
+    let verify = layercrypt()
+        .args(["verify", "--json", "--full", "--require-encrypted"])
+        .args(["-k", &key("rsa2048.pem")])
+        .arg(oci(&enc, "v1"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verify.status.code(), Some(0), "{report:#}");
+    assert_eq!(
+        report["images"][0]["manifests"][0]["layers"][0]["checks"],
+        json!(["unwrap", "blob", "hmac", "diff_id", "digest"]),
+        "{report:#}"
+    );
+
+    let back = tmp.path().join("back");
+    layercrypt()
+        .args(["decrypt", "-k", &key("rsa2048.pem")])
+        .arg(oci(&enc, "v1"))
+        .arg(oci(&back, "v1"))
+        .assert()
+        .success();
+    assert_eq!(Layout(back).entry("v1")["digest"], original);
+    let by_skopeo = tmp.path().join("skopeo");
+    skopeo_ok(&[
+        "copy",
+        "--dest-oci-accept-uncompressed-layers",
+        "--decryption-key",
+        &key("rsa2048.pem"),
+        &oci(&enc, "v1"),
+        &oci(&by_skopeo, "v1"),
+    ]);
+    assert_eq!(Layout(by_skopeo).entry("v1")["digest"], original);
+}
+
+macro_rules! media_type_tests {
+    ($($name:ident => $media_type:literal, $table_type:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                media_type_round_trip($media_type, $table_type);
+            }
+        )*
+    };
+}
+
+// Each type, and the TYPE column `inspect` shows for it encrypted.
+media_type_tests! {
+    media_type_layer_tar => "application/vnd.oci.image.layer.v1.tar", "tar+encrypted";
+    media_type_layer_tar_gzip =>
+        "application/vnd.oci.image.layer.v1.tar+gzip", "tar+gzip+encrypted";
+    media_type_layer_tar_zstd =>
+        "application/vnd.oci.image.layer.v1.tar+zstd", "tar+zstd+encrypted";
+    media_type_nondistributable_tar =>
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "nondistributable.v1.tar+encrypted";
+    media_type_nondistributable_tar_gzip =>
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "nondistributable.v1.tar+gzip+encrypted";
+    media_type_nondistributable_tar_zstd =>
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+        "nondistributable.v1.tar+zstd+encrypted";
+    media_type_wasm => "application/vnd.wasm.content.layer.v1+wasm", "wasm+encrypted";
+}

@@ -264,6 +264,34 @@ mod tests {
         );
     }
 
+    /// Every encrypted media type of containers/ocicrypt's `spec/spec.go` (main, August 2026,
+    /// which added WASM), verbatim: each decrypts to its plain type, which encrypts back to it.
+    #[test]
+    fn every_media_type_of_ocicrypt_spec_go_round_trips() {
+        const SPEC_GO: &[&str] = &[
+            "application/vnd.oci.image.layer.v1.tar+encrypted",
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+            "application/vnd.oci.image.layer.v1.tar+zstd+encrypted",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+encrypted",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip+encrypted",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd+encrypted",
+            "application/vnd.wasm.content.layer.v1+wasm+encrypted",
+        ];
+        for encrypted in SPEC_GO {
+            let LayerType::Encrypted { plain } = classify_layer(encrypted) else {
+                panic!("{encrypted} is not recognised as encrypted");
+            };
+            assert!(OCI_LAYER_TYPES.contains(&plain.as_str()), "{plain}");
+            assert_eq!(
+                classify_layer(&plain),
+                LayerType::Plain {
+                    encrypted: encrypted.to_string()
+                }
+            );
+        }
+        assert_eq!(OCI_LAYER_TYPES.len(), SPEC_GO.len());
+    }
+
     #[test]
     fn envelope_round_trip_and_errors() {
         let e = Envelope::parse("AAE=,,AgM=").unwrap();
