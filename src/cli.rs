@@ -638,7 +638,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Decrypt(args) => {
             let registry = registry(&args.keys.gpg, args.common.quiet)?;
-            let keys = key_ring(&args.keys, &registry, args.common.verbose)?;
+            let keys = key_ring(
+                &args.keys,
+                &registry,
+                args.common.quiet,
+                args.common.verbose,
+            )?;
             let request = Request {
                 registry,
                 source: parse_ref(&args.source)?,
@@ -653,8 +658,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Rekey(args) => rekey(args),
         Command::Inspect(args) => {
             let registry = registry(&args.gpg, args.json)?;
-            let (ring, _) = load_key_ring(&[], &[], &args.dec_recipients, &KeyOptions::default())
-                .map_err(Error::from)?;
+            let ring = load_key_ring(&[], &[], &args.dec_recipients, &KeyOptions::default())
+                .map_err(Error::from)?
+                .ring;
             let context = DescribeContext {
                 certificates: ring
                     .certificates
@@ -716,9 +722,15 @@ fn registry(gpg: &GpgArgs, quiet: bool) -> Result<Registry, Error> {
 
 /// The keys of `decrypt`, `rekey`, `verify` (every command that unwraps): `-k`, `--key-dir`,
 /// `--dec-recipient`, passphrases; with no key file at all, GnuPG is asked for OpenPGP keys, as
-/// ocicrypt's tools do. Files that are no key are listed as notes when `verbose`. A
-/// `-k provider:NAME` that `registry` has no provider for is refused: it could open nothing.
-fn key_ring(args: &KeyArgs, registry: &Registry, verbose: bool) -> Result<KeyRing, Error> {
+/// ocicrypt's tools do. Files of a key directory that are no key are listed as notes when
+/// verbose; those that could not be used are warnings unless quiet. A `-k provider:NAME` that
+/// `registry` has no provider for is refused: it could open nothing.
+fn key_ring(
+    args: &KeyArgs,
+    registry: &Registry,
+    quiet: bool,
+    verbose: bool,
+) -> Result<KeyRing, Error> {
     let specs = args
         .keys
         .iter()
@@ -735,8 +747,13 @@ fn key_ring(args: &KeyArgs, registry: &Registry, verbose: bool) -> Result<KeyRin
         passphrase_file: args.passphrase_file.clone(),
         prompt: interactive(),
     };
-    let (mut keys, skipped) =
-        load_key_ring(&specs, &args.key_dirs, &args.dec_recipients, &options)?;
+    let loaded = load_key_ring(&specs, &args.key_dirs, &args.dec_recipients, &options)?;
+    if !quiet {
+        for w in &loaded.warnings {
+            diagnostic("warning", &format!("{w}; skipped"));
+        }
+    }
+    let (mut keys, skipped) = (loaded.ring, loaded.skipped);
     // As ocicrypt's tools do: with no key at all, ask GnuPG for OpenPGP keys.
     keys.use_gpg = specs.iter().all(|s| matches!(s, KeySpec::Provider { .. }))
         && args.key_dirs.is_empty()

@@ -168,6 +168,103 @@ fn key_directories_are_searched_and_their_files_routed_by_kind() {
     );
 }
 
+/// Issue 14, point 3: a key directory is walked following symbolic links, with loops detected:
+/// a link back to a directory above is skipped with a warning (it used to fail the whole key
+/// load, "too many levels of symbolic links"), a key reached through a link to a sibling
+/// directory, or named with `-k` too, is loaded once, and files that cannot be used (a
+/// dangling link, a file whose reading fails, a FIFO) are warned about by name and skipped;
+/// only when they leave no key at all is that an error.
+#[test]
+fn key_directories_follow_links_without_loops_or_doubles_and_skip_unusable_files() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    fs::create_dir_all(keys.join("a")).unwrap();
+    fs::copy(key("rsa2048.pem"), keys.join("a/rsa2048.pem")).unwrap();
+    symlink("a", keys.join("b")).unwrap();
+    symlink("..", keys.join("a/up")).unwrap();
+    symlink("nowhere", keys.join("dangling")).unwrap();
+    // Reading it fails (EIO), even for root, for whom no file mode makes a file unreadable.
+    symlink("/proc/self/mem", keys.join("mem")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(keys.join("fifo"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let out = tmp.path().join("out");
+    let run = layercrypt()
+        .args(["decrypt", "--key-dir"])
+        .arg(&keys)
+        .arg(oci(&testdata("images/skopeo-rsa2048"), "v1"))
+        .arg(oci(&out, "v1"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&run);
+    assert!(run.status.success(), "{err}");
+    assert_eq!(Layout(out).entry("v1")["digest"], PLAIN_V1);
+    let k = keys.display();
+    for warning in [
+        format!("warning: {k}/a/up: a symbolic link back to {k} (a loop); skipped"),
+        format!("warning: {k}/dangling: a symbolic link to nothing; skipped"),
+        format!("warning: {k}/fifo: not a regular file; skipped"),
+        format!("warning: cannot read key file {k}/mem: Input/output error (os error 5); skipped"),
+    ] {
+        assert!(err.lines().any(|l| l == warning), "{warning}\n{err}");
+    }
+    // -q: no warnings.
+    layercrypt()
+        .args(["decrypt", "-q", "--dry-run", "--key-dir"])
+        .arg(&keys)
+        .arg(oci(&testdata("images/skopeo-rsa2048"), "v1"))
+        .assert()
+        .success()
+        .stderr("");
+
+    // A key that opens nothing is tried once, whether reached by two paths or named twice.
+    let wrong = tmp.path().join("wrong");
+    fs::create_dir_all(wrong.join("a")).unwrap();
+    fs::copy(key("ec256.pem"), wrong.join("a/ec256.pem")).unwrap();
+    symlink("a", wrong.join("b")).unwrap();
+    let refused = assert_refused(
+        &[
+            "decrypt".into(),
+            "-k".into(),
+            wrong.join("a/ec256.pem").display().to_string(),
+            "--key-dir".into(),
+            wrong.display().to_string(),
+            oci(&testdata("images/skopeo-rsa2048"), "v1"),
+            oci(&tmp.path().join("never"), "v1"),
+        ],
+        &["none of the given keys can open it"],
+    );
+    assert_eq!(refused.matches("ec256.pem").count(), 1, "{refused}");
+
+    // Nothing usable at all: an error naming each file and why.
+    let broken = tmp.path().join("broken");
+    fs::create_dir_all(&broken).unwrap();
+    symlink("nowhere", broken.join("dangling")).unwrap();
+    symlink("/proc/self/mem", broken.join("mem")).unwrap();
+    assert_refused(
+        &[
+            "decrypt".into(),
+            "--key-dir".into(),
+            broken.display().to_string(),
+            oci(&testdata("images/skopeo-rsa2048"), "v1"),
+            oci(&tmp.path().join("never"), "v1"),
+        ],
+        &[
+            &format!(
+                "error: no usable key in key directory {}: ",
+                broken.display()
+            ),
+            "dangling: a symbolic link to nothing; ",
+            "mem: Input/output error",
+            "hint: each file was skipped for the reason given",
+        ],
+    );
+}
+
 /// The five-recipient skopeo sample also carries OpenPGP and PKCS#7 entries beside its JWE one;
 /// each of its JWE keys opens it, and so does its (Go-made, golang.org/x/crypto) OpenPGP entry
 /// with the exported secret keyring, to the original manifest bytes.

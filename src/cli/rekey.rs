@@ -62,7 +62,12 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
             spec: f.spec,
             source: f.error,
         })?;
-    let keys = key_ring(&args.keys, &registry, args.common.verbose)?;
+    let keys = key_ring(
+        &args.keys,
+        &registry,
+        args.common.quiet,
+        args.common.verbose,
+    )?;
     let destination = match (batch, images.as_slice()) {
         (false, [_, dst]) => Some(parse_ref(dst)?),
         _ => None,

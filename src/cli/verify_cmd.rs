@@ -33,7 +33,7 @@ Nothing is ever written.";
 pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
     let registry = registry(&args.keys.gpg, args.quiet || args.json)?;
     let keys = if args.keys.any() {
-        Some(key_ring(&args.keys, &registry, args.verbose)?)
+        Some(key_ring(&args.keys, &registry, args.quiet, args.verbose)?)
     } else {
         None
     };

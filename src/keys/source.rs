@@ -121,6 +121,15 @@ pub enum KeySourceError {
         /// What went wrong.
         reason: String,
     },
+    /// Key directories held files that might be keys but could not be used, and no key at
+    /// all was left.
+    #[error("no usable key in key director{} {}: {}", if dirs.len() == 1 { "y" } else { "ies" }, dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "), problems.join("; "))]
+    NoUsableKey {
+        /// The key directories.
+        dirs: Vec<PathBuf>,
+        /// Each file that could not be used, and why.
+        problems: Vec<String>,
+    },
     /// A `-k` argument is malformed.
     #[error("invalid key `{spec}`: {reason}")]
     BadSpec {
@@ -158,6 +167,10 @@ impl KeySourceError {
                 kind: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
                 ..
             } => Some(SSH_AGE_HINT.into()),
+            KeySourceError::NoUsableKey { .. } => Some(
+                "each file was skipped for the reason given; mend it (its permissions, the link, a passphrase with --passphrase-file), or name a key with -k"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -439,21 +452,43 @@ fn private_key_from(
     Err(key_err(last))
 }
 
+/// A key ring and what building it passed over.
+#[derive(Debug, Default)]
+pub struct LoadedKeys {
+    /// The keys.
+    pub ring: KeyRing,
+    /// Files of key directories that hold no key (notes, public keys), each with why: worth
+    /// a note when asked for (`-v`), since a key directory is expected to hold such files.
+    pub skipped: Vec<String>,
+    /// Files of key directories that could not be used although they might be keys, and so
+    /// were skipped: an unreadable file or subdirectory, a dangling symbolic link, a link that
+    /// loops back to a directory above it, a key that does not load (a missing passphrase,
+    /// say). Each names the file and why; worth a warning. Loading fails instead when they
+    /// leave no key at all.
+    pub warnings: Vec<String>,
+}
+
 /// Build a key ring from `-k` specs, key directories and `--dec-recipient` certificates.
 ///
 /// Each file goes where its kind belongs: private keys to JWE and PKCS#7, certificates to
 /// PKCS#7, OpenPGP secret keyrings to OpenPGP, ocicrypt YAML files to PKCS#11. Every file named
-/// with `-k` must be one of those. In a key directory (searched recursively, as containerd's
-/// `ctd-decoder` does) other files (public keys, notes) are skipped and reported in the
-/// returned list.
+/// with `-k` must be one of those, and any problem with one is an error.
+///
+/// A key directory is searched recursively (as containerd's `ctd-decoder` reads its keys
+/// directory), following symbolic links, sorted by name. It is a collection, so its files are
+/// judged one by one: what is no key (notes, public keys) is [`LoadedKeys::skipped`]; what
+/// cannot be used ([`LoadedKeys::warnings`]) does not stop the others, unless no key at all is
+/// left ([`KeySourceError::NoUsableKey`]). A link back to a directory above it is not
+/// followed, and a file reached twice (through links, or also named with `-k`) is loaded once.
 pub fn load_key_ring(
     specs: &[KeySpec],
     key_dirs: &[PathBuf],
     dec_recipients: &[String],
     options: &KeyOptions,
-) -> Result<(KeyRing, Vec<String>), KeySourceError> {
-    let mut ring = KeyRing::default();
-    let mut skipped = Vec::new();
+) -> Result<LoadedKeys, KeySourceError> {
+    let mut loaded = LoadedKeys::default();
+    let ring = &mut loaded.ring;
+    let mut seen = SeenFiles::default();
     for spec in specs {
         match spec {
             KeySpec::Provider { name, args } => ring.providers.push(ProviderKey {
@@ -462,27 +497,53 @@ pub fn load_key_ring(
             }),
             KeySpec::File { path, passphrase } => {
                 let data = read_key_file(path)?;
-                add_key_file(&mut ring, path, &data, passphrase.as_ref(), options)?;
+                seen.first_time(path);
+                add_key_file(ring, path, &data, passphrase.as_ref(), options)?;
             }
         }
     }
     for dir in key_dirs {
-        for path in files_below(dir)? {
-            // Notes and other files that are no key at all are normal in a key directory.
-            let data = read_key_file(&path)?;
-            let kind = sniff(&data);
-            if matches!(kind, FileKind::Unknown | FileKind::Empty) {
-                skipped.push(format!("{}: skipped ({kind})", path.display()));
+        let walk = walk_key_dir(dir)?;
+        loaded.warnings.extend(walk.problems);
+        for path in walk.files {
+            if !seen.first_time(&path) {
                 continue;
             }
-            match add_key_file(&mut ring, &path, &data, None, options) {
+            let data = match read_key_file(&path) {
+                Ok(data) => data,
+                Err(e) => {
+                    loaded.warnings.push(e.to_string());
+                    continue;
+                }
+            };
+            // Notes and other files that are no key at all are normal in a key directory.
+            let kind = sniff(&data);
+            if matches!(kind, FileKind::Unknown | FileKind::Empty) {
+                loaded
+                    .skipped
+                    .push(format!("{}: skipped ({kind})", path.display()));
+                continue;
+            }
+            match add_key_file(ring, &path, &data, None, options) {
                 Ok(()) => {}
                 Err(KeySourceError::UnsupportedKind { kind, .. }) => {
-                    skipped.push(format!("{}: skipped ({kind})", path.display()));
+                    loaded
+                        .skipped
+                        .push(format!("{}: skipped ({kind})", path.display()));
                 }
-                Err(e) => return Err(e),
+                Err(e) => loaded.warnings.push(e.to_string()),
             }
         }
+    }
+    if !key_dirs.is_empty()
+        && !loaded.warnings.is_empty()
+        && ring.is_empty()
+        && ring.providers.is_empty()
+    {
+        return Err(KeySourceError::NoUsableKey {
+            dirs: key_dirs.to_vec(),
+            problems: loaded.warnings,
+        });
     }
     for r in dec_recipients {
         let Some(file) = r.strip_prefix("pkcs7:") else {
@@ -497,51 +558,112 @@ pub fn load_key_ring(
             path: path.clone(),
             source,
         })?;
-        ring.certificates.push(NamedCertificate {
+        loaded.ring.certificates.push(NamedCertificate {
             source: path.display().to_string(),
             certificate,
         });
     }
-    Ok((ring, skipped))
+    Ok(loaded)
 }
 
 /// Every file `load_key_ring` would read for these specs and key directories (for callers
 /// that must prepare the process before keys are used, such as PKCS#11 module environments).
 pub fn key_files(specs: &[KeySpec], key_dirs: &[PathBuf]) -> Result<Vec<PathBuf>, KeySourceError> {
+    let mut seen = SeenFiles::default();
     let mut out: Vec<PathBuf> = specs
         .iter()
         .filter_map(|s| match s {
             KeySpec::File { path, .. } => Some(path.clone()),
             KeySpec::Provider { .. } => None,
         })
+        .filter(|path| seen.first_time(path))
         .collect();
     for dir in key_dirs {
-        out.extend(files_below(dir)?);
+        out.extend(
+            walk_key_dir(dir)?
+                .files
+                .into_iter()
+                .filter(|path| seen.first_time(path)),
+        );
     }
     Ok(out)
 }
 
-/// Every regular file below `dir`, sorted, following the directory tree.
-fn files_below(dir: &Path) -> Result<Vec<PathBuf>, KeySourceError> {
-    let io = |path: &Path, source| KeySourceError::Io {
-        path: path.to_path_buf(),
+/// The files already taken, by device and inode, so that a file reached by two paths (a
+/// symbolic link to a sibling directory, or `-k` and a key directory) is loaded once.
+#[derive(Default)]
+struct SeenFiles(std::collections::HashSet<(u64, u64)>);
+
+impl SeenFiles {
+    /// Whether `path` names a file not seen before (a file that cannot be examined counts as
+    /// new: reading it reports the problem).
+    fn first_time(&mut self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match fs::metadata(path) {
+            Ok(meta) => self.0.insert((meta.dev(), meta.ino())),
+            Err(_) => true,
+        }
+    }
+}
+
+/// What walking a key directory found.
+struct KeyDirWalk {
+    /// The regular files below it (through symbolic links), in sorted order.
+    files: Vec<PathBuf>,
+    /// What could not be walked, each naming the path and why.
+    problems: Vec<String>,
+}
+
+/// Walk the key directory `dir` (`walkdir`, following symbolic links, with its loop
+/// detection). Only `dir` itself must be readable: a problem below it is reported, not fatal.
+fn walk_key_dir(dir: &Path) -> Result<KeyDirWalk, KeySourceError> {
+    let io = |source| KeySourceError::Io {
+        path: dir.to_path_buf(),
         source,
     };
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for entry in fs::read_dir(&d).map_err(|e| io(&d, e))? {
-            let path = entry.map_err(|e| io(&d, e))?.path();
-            let meta = fs::metadata(&path).map_err(|e| io(&path, e))?;
-            if meta.is_dir() {
-                pending.push(path);
-            } else if meta.is_file() {
-                out.push(path);
+    if !fs::metadata(dir).map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "a key directory must be a directory",
+        )));
+    }
+    let mut walk = KeyDirWalk {
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    let entries = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name();
+    for entry in entries {
+        match entry {
+            // With links followed, the type is that of what a link points to.
+            Ok(entry) if entry.file_type().is_file() => walk.files.push(entry.into_path()),
+            Ok(entry) if entry.file_type().is_dir() => {}
+            Ok(entry) => walk
+                .problems
+                .push(format!("{}: not a regular file", entry.path().display())),
+            Err(e) if e.depth() == 0 => {
+                return Err(io(e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("cannot be walked"))));
+            }
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).display().to_string();
+                let why = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(ancestor), _) => {
+                        format!("a symbolic link back to {} (a loop)", ancestor.display())
+                    }
+                    (None, Some(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+                        "a symbolic link to nothing".into()
+                    }
+                    (None, Some(err)) => format!("cannot be read: {err}"),
+                    (None, None) => e.to_string(),
+                };
+                walk.problems.push(format!("{path}: {why}"));
             }
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(walk)
 }
 
 /// Classify one key file (its content already read into `data`) and add it to the ring.
