@@ -487,6 +487,7 @@ impl From<io::Error> for Failure {
 }
 
 mod rekey;
+mod signals;
 use rekey::rekey;
 
 /// Set in the environment of a run that was started again with the PKCS#11 module
@@ -496,19 +497,39 @@ const MODULE_ENV_MARKER: &str = "LAYERCRYPT_PKCS11_MODULE_ENV";
 /// Parse the process arguments and run; returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = signals::install() {
+        // Runs still work; only stopping them cleanly does not.
+        diagnostic(
+            "warning",
+            &format!("cannot receive SIGINT, SIGTERM and SIGHUP: {e}"),
+        );
+    }
     match with_module_environment(&cli) {
         Ok(Some(code)) => return code,
         Ok(None) => {}
-        Err(e) => return report(e),
+        Err(e) => return report_result(Err(e)),
     }
     report_result(run(cli))
 }
 
-/// The exit status of a finished run.
+/// The exit status of a finished run. A run that failed after a signal stopped it is reported
+/// as interrupted, whatever step noticed the stop.
 fn report_result(result: Result<u8, Failure>) -> ExitCode {
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => report(e),
+    let failure = match result {
+        Ok(code) => return ExitCode::from(code),
+        Err(failure) => failure,
+    };
+    // A passphrase prompt answers Ctrl-C itself, raising SIGINT, and may return before the
+    // signal thread has seen it.
+    let signal = signals::received().or_else(|| {
+        matches!(&failure, Failure::Lib(e) if e.is_interrupted()).then_some(signals::SIGINT)
+    });
+    match signal {
+        Some(signal) => {
+            signals::report_interrupted();
+            ExitCode::from(signals::exit_status(signal))
+        }
+        None => report(failure),
     }
 }
 
@@ -588,11 +609,15 @@ fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
         return Ok(None);
     }
     let exe = std::env::current_exe()?;
-    let status = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .envs(unmet)
         .env(MODULE_ENV_MARKER, "1")
-        .status()?;
+        .spawn()?;
+    // The child does the work and answers signals; this process only waits for it.
+    let forwarding = signals::Forwarding::to(child.id());
+    let status = child.wait()?;
+    drop(forwarding);
     use std::os::unix::process::ExitStatusExt;
     let code = status
         .code()

@@ -315,6 +315,8 @@ impl<R: Read> Read for VerifyingReader<R> {
         if self.hasher.is_none() {
             return Ok(0);
         }
+        // Every blob is read through here: a stop request ends the stream with an error.
+        crate::interrupt::check()?;
         // Ask for one byte more than the declared remainder so an over-long blob is noticed.
         let remaining = self.expected_size - self.seen;
         let want = (remaining.saturating_add(1)).min(buf.len() as u64) as usize;

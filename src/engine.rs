@@ -314,6 +314,10 @@ pub fn run_with_progress(
         }));
     }
 
+    // From here on the run has files to clean up: a stop request is honoured by unwinding
+    // (the checks below and in every blob read), never by exiting on the spot. Declared
+    // before the writer, so that it ends after the writer has removed what it wrote.
+    let _cleanup = crate::interrupt::Deferred::new()?;
     let writer: Box<dyn StoreWriter> = if same_dir {
         source.writer_in_place()?
     } else {
@@ -457,6 +461,11 @@ pub fn run_with_progress(
             .into_inner()
             .unwrap_or_else(|p| p.into_inner()),
     );
+    // The last moment to stop with nothing changed; past the commit the run completes (it
+    // only removes what the new index no longer references).
+    if crate::interrupt::requested() {
+        return Err(crate::interrupt::Interrupted.into());
+    }
     let commit = writer.commit(&new_index_bytes, &garbage)?;
     for w in commit.warnings {
         events(Event::Warning(w.clone()));

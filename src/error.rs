@@ -112,6 +112,10 @@ pub enum Error {
     /// A feature this version does not have.
     #[error("{0} is not supported by this version of layercrypt")]
     Unsupported(String),
+    /// A stop was requested ([`crate::interrupt`]) and the run stopped before its commit,
+    /// leaving everything as it was.
+    #[error("interrupted")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 /// How to configure a key provider.
@@ -171,6 +175,15 @@ impl Error {
             image: image.into(),
             source: Box::new(source.into()),
         }
+    }
+
+    /// Whether the run stopped because a stop was requested ([`crate::interrupt`]), whatever
+    /// step noticed it and however that step reported it.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            Error::Interrupted(_) | Error::Key(KeySourceError::Interrupted)
+        ) || crate::interrupt::caused(self)
     }
 
     /// A likely fix, for the CLI's `hint:` line.

@@ -76,6 +76,7 @@ pub mod error;
 pub mod format;
 pub mod image;
 pub mod inspect;
+pub mod interrupt;
 pub mod keys;
 pub mod keywrap;
 pub mod plan;

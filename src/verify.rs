@@ -306,6 +306,9 @@ pub fn verify_with_progress(
     plan::check_digest_selectors_used(source.name(), &request.selection, &digest_used)?;
 
     if mode == Mode::Full {
+        // Progress bars and reading threads are best stopped by unwinding (at the next chunk)
+        // rather than by exiting on the spot.
+        let _stop_by_unwinding = crate::interrupt::Deferred::new()?;
         let threads = request.jobs.unwrap_or(0);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -101,6 +101,9 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
             run_request(&request, &args.common)
         });
         match outcome {
+            // A stop request ends the batch: the images before this one stay re-keyed, this
+            // one is as it was, the rest are not started.
+            Err(e) if crate::interrupt::requested() => return Err(e.into()),
             Ok(report) => {
                 if !args.common.json {
                     print_report(&report, &args.common)?;

@@ -130,6 +130,9 @@ pub enum KeySourceError {
         /// Each file that could not be used, and why.
         problems: Vec<String>,
     },
+    /// Ctrl-C at a passphrase prompt.
+    #[error("interrupted")]
+    Interrupted,
     /// A `-k` argument is malformed.
     #[error("invalid key `{spec}`: {reason}")]
     BadSpec {
@@ -339,10 +342,18 @@ pub fn passphrase_candidates(
                 .into_encoded_bytes(),
         ),
         PassphraseSource::Prompt => {
+            // The terminal is in raw mode while it asks, and only the prompt can put it back:
+            // Ctrl-C (which it answers itself) or a signal must wait for it, not exit.
+            let _restore_terminal =
+                crate::interrupt::Deferred::new().map_err(|e| fail(e.to_string()))?;
             let prompt = format!("Passphrase for {}: ", key_path.display());
             Zeroizing::new(
                 rpassword::prompt_password(prompt)
-                    .map_err(|e| fail(format!("cannot read it from the terminal: {e}")))?
+                    .map_err(|e| match e.kind() {
+                        // Ctrl-C, which the prompt answers by raising SIGINT.
+                        std::io::ErrorKind::Interrupted => KeySourceError::Interrupted,
+                        _ => fail(format!("cannot read it from the terminal: {e}")),
+                    })?
                     .into_bytes(),
             )
         }

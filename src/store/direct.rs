@@ -117,7 +117,11 @@ impl AlignedBuf {
 
 /// Read until `buf` is full or the stream ends; returns how many bytes it holds. Large, full
 /// chunks keep the cipher and hash loops efficient.
+///
+/// Every blob stream reads its chunks through here, so this is where a stop request
+/// ([`crate::interrupt`]) is noticed: the read fails with [`crate::interrupt::Interrupted`].
 pub fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    crate::interrupt::check()?;
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

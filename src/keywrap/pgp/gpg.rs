@@ -151,6 +151,9 @@ impl Gpg {
         message: &[u8],
         passphrase: Option<&[u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, GpgFailure> {
+        // A stop request must not leave the file behind: it unwinds while the file exists.
+        let _cleanup = crate::interrupt::Deferred::new()
+            .map_err(|e| GpgFailure::NotRunnable(e.to_string()))?;
         // The message goes in a file, so that standard input is free for the passphrase.
         let mut file = tempfile::Builder::new()
             .prefix("layercrypt-pgp-")
@@ -344,12 +347,18 @@ fn reader(pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Zeroizing
     })
 }
 
-/// Wait for the child, stopping it after [`GPG_TIMEOUT`]. Returns whether it succeeded.
+/// Wait for the child, stopping it after [`GPG_TIMEOUT`], or when a stop is requested
+/// ([`crate::interrupt`]). Returns whether it succeeded.
 fn wait_bounded(child: &mut Child) -> std::io::Result<bool> {
     let deadline = Instant::now() + GPG_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status.success());
+        }
+        if let Err(e) = crate::interrupt::check() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
         if Instant::now() >= deadline {
             let _ = child.kill();

@@ -24,6 +24,9 @@ use super::protocol::MAX_RESPONSE;
 const STDERR_KEPT: usize = 1000;
 const STDERR_LINES: usize = 5;
 
+/// How often a wait for the provider looks whether a stop was requested.
+pub(super) const POLL: Duration = Duration::from_millis(50);
+
 /// Run the provider once with `request`; its stdout on success.
 pub(super) fn call(
     command: &CommandConfig,
@@ -101,17 +104,30 @@ pub(super) fn call(
             seconds(timeout)
         )
     };
-    let answer = match out_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => return Err(format!("cannot read the answer of {program}: {e}")),
-        Err(_) => return Err(too_slow()),
+    let stopped = || format!("{program} was stopped: {}", crate::interrupt::Interrupted);
+    // Waited for in slices, so that a stop request (`crate::interrupt`) is noticed.
+    let answer = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match out_rx.recv_timeout(left.min(POLL)) {
+            Ok(Ok(answer)) => break answer,
+            Ok(Err(e)) => return Err(format!("cannot read the answer of {program}: {e}")),
+            Err(_) if crate::interrupt::requested() => return Err(stopped()),
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+            Err(_) => return Err(too_slow()),
+        }
     };
     if answer.len() > MAX_RESPONSE {
         return Err(format!(
             "{program} answered more than {MAX_RESPONSE} bytes (it was stopped)"
         ));
     }
-    let status = child.wait_until(deadline).ok_or_else(too_slow)?;
+    let status = child.wait_until(deadline).ok_or_else(|| {
+        if crate::interrupt::requested() {
+            stopped()
+        } else {
+            too_slow()
+        }
+    })?;
     if !status.success() {
         let stderr = err_rx
             .recv_timeout(
@@ -132,7 +148,7 @@ pub(super) fn call(
 struct Reaper(Child);
 
 impl Reaper {
-    /// The exit status, or `None` at the deadline.
+    /// The exit status, or `None` at the deadline or when a stop is requested.
     fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
         let mut pause = Duration::from_millis(1);
         loop {
@@ -143,7 +159,7 @@ impl Reaper {
                 Err(_) => return None,
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || crate::interrupt::requested() {
                 return None;
             }
             thread::sleep(pause.min(deadline - now));

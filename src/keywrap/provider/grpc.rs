@@ -135,7 +135,21 @@ impl Client {
                     Rpc::UnWrapKey => client.un_wrap_key(message).await,
                 }
             };
-            tokio::time::timeout(timeout, answer).await.ok()
+            // Awaited in slices, so that a stop request (`crate::interrupt`) is noticed; the
+            // call is dropped (cancelled) then.
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut answer = std::pin::pin!(answer);
+            loop {
+                let slice = deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(super::cmd::POLL);
+                match tokio::time::timeout(slice, answer.as_mut()).await {
+                    Ok(answer) => break Some(answer),
+                    Err(_) if crate::interrupt::requested() => break None,
+                    Err(_) if tokio::time::Instant::now() < deadline => {}
+                    Err(_) => break None,
+                }
+            }
         };
         let runtime = state.runtime();
         let result = if tokio::runtime::Handle::try_current().is_ok() {
@@ -155,6 +169,11 @@ impl Client {
         match result {
             Some(Ok(answer)) => Ok(Zeroizing::new(
                 answer.into_inner().key_provider_key_wrap_protocol_output,
+            )),
+            None if crate::interrupt::requested() => Err(format!(
+                "gRPC {}: {}",
+                self.config.target,
+                crate::interrupt::Interrupted
             )),
             None => Err(format!(
                 "gRPC {} did not answer within {}",

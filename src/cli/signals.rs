@@ -1,0 +1,168 @@
+//! The command's answer to SIGINT, SIGTERM and SIGHUP (Ctrl-C, `kill`, a closed terminal).
+//!
+//! The signals are received on a thread of their own (signal-hook's self-pipe: the handler
+//! only writes a byte, so nothing of ours runs in signal context). The first asks the run to
+//! stop ([`crate::interrupt`]):
+//!
+//! - while the run has something to clean up (a destination being written, a gpg message on
+//!   disk), it unwinds at its next check: workers stop, temporaries and staging directories
+//!   are removed, locks released, and nothing is published. The command then prints one
+//!   `error: interrupted` line and exits 128 + the signal: 130, 143 or 129;
+//! - otherwise (reading manifests, loading keys, waiting for a key provider before anything
+//!   was written) nothing is lost by stopping on the spot, so it does, with the same line and
+//!   status, rather than wait for a blocking call.
+//!
+//! A second signal exits at once, whatever is going on. What that leaves (temporaries, a
+//! pending list), the next run that locks the store removes, as after `kill -9`.
+//!
+//! A process that only waits for the run it started again with a PKCS#11 module environment
+//! passes each signal a process sent it (`kill`) on to that run, and exits with its status.
+//! Signals from the terminal (Ctrl-C, a hang-up) reach the run itself, which is in the same
+//! foreground process group: passing them on too would count as a second signal.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+
+pub(crate) use signal_hook::consts::SIGINT;
+use signal_hook::consts::{SIGHUP, SIGTERM};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
+
+/// The first signal received (0: none).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// The child every signal is passed on to (0: none).
+static CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// Whether `error: interrupted` was printed: once, by whichever thread gets there first.
+static REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// What to do about the `count`-th signal.
+#[derive(Debug, PartialEq, Eq)]
+enum Response {
+    /// Pass it on to the child, which answers it; this process waits for the child.
+    Forward,
+    /// Nothing: the child got it too, from the terminal; this process waits for the child.
+    Wait,
+    /// Ask the run to stop, or exit now if it has nothing to clean up.
+    Stop,
+    /// Exit now.
+    Exit,
+}
+
+/// `child`: whether this process waits for a child; `from_terminal`: whether the kernel sent
+/// the signal (the terminal's Ctrl-C or hang-up, sent to the whole foreground group) rather
+/// than a process.
+fn respond(count: u32, child: bool, from_terminal: bool) -> Response {
+    match (child, from_terminal, count) {
+        (true, true, _) => Response::Wait,
+        (true, false, _) => Response::Forward,
+        (false, _, 1) => Response::Stop,
+        (false, _, _) => Response::Exit,
+    }
+}
+
+/// Start receiving SIGINT, SIGTERM and SIGHUP.
+pub(crate) fn install() -> std::io::Result<()> {
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("layercrypt-signals".into())
+        .spawn(move || {
+            let mut count = 0;
+            for origin in signals.forever() {
+                let signal = origin.signal;
+                count += 1;
+                let _ = RECEIVED.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+                let child = CHILD.load(Ordering::SeqCst);
+                let from_terminal = origin.cause == Cause::Kernel;
+                match respond(count, child != 0, from_terminal) {
+                    Response::Forward => forward(child, signal),
+                    Response::Wait => {}
+                    Response::Stop => crate::interrupt::request_or(|| exit_now(signal)),
+                    Response::Exit => exit_now(signal),
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// The signal that stopped the run, if one was received.
+pub(crate) fn received() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+/// The exit status for a run stopped by `signal`, as shells report it.
+pub(crate) fn exit_status(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(super::EXIT_ERROR)
+}
+
+/// Print `error: interrupted`, unless it was printed already.
+pub(crate) fn report_interrupted() {
+    if !REPORTED.swap(true, Ordering::SeqCst) {
+        super::diagnostic("error", &crate::interrupt::Interrupted.to_string());
+    }
+}
+
+/// Exit now, without unwinding or running destructors: other threads may be anywhere.
+fn exit_now(signal: i32) -> ! {
+    report_interrupted();
+    signal_hook::low_level::exit(i32::from(exit_status(signal)))
+}
+
+/// Pass every signal to `child` while the guard lives.
+pub(crate) struct Forwarding(());
+
+impl Forwarding {
+    /// Forward to the process `pid` from now on.
+    pub(crate) fn to(pid: u32) -> Forwarding {
+        CHILD.store(pid, Ordering::SeqCst);
+        Forwarding(())
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        CHILD.store(0, Ordering::SeqCst);
+    }
+}
+
+fn forward(child: u32, signal: i32) {
+    use rustix::process::{Pid, Signal, kill_process};
+    let signal = match signal {
+        SIGINT => Signal::INT,
+        SIGHUP => Signal::HUP,
+        _ => Signal::TERM,
+    };
+    if let Some(pid) = i32::try_from(child).ok().and_then(Pid::from_raw) {
+        // The child may have just exited: nothing to pass on then.
+        let _ = kill_process(pid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_signal_stops_the_second_exits_and_a_parent_forwards_what_was_sent_to_it() {
+        for from_terminal in [false, true] {
+            assert_eq!(respond(1, false, from_terminal), Response::Stop);
+            assert_eq!(respond(2, false, from_terminal), Response::Exit);
+            assert_eq!(respond(3, false, from_terminal), Response::Exit);
+        }
+        assert_eq!(respond(1, true, false), Response::Forward);
+        assert_eq!(respond(2, true, false), Response::Forward);
+        assert_eq!(respond(1, true, true), Response::Wait);
+        assert_eq!(respond(2, true, true), Response::Wait);
+    }
+
+    #[test]
+    fn exit_statuses_are_128_plus_the_signal() {
+        assert_eq!(exit_status(SIGINT), 130);
+        assert_eq!(exit_status(SIGTERM), 143);
+        assert_eq!(exit_status(SIGHUP), 129);
+    }
+}
