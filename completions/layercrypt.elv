@@ -54,7 +54,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
         &'layercrypt;decrypt'= {
             cand -k 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
             cand --key 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
-            cand --key-dir 'Use every key file below DIR (repeatable; what is not a key is skipped)'
+            cand --key-dir 'Use every key file below DIR (repeatable; symbolic links followed, each file once; what is no key is skipped, what cannot be used is skipped with a warning)'
             cand --dec-recipient 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)'
             cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)'
             cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
@@ -77,7 +77,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
         &'layercrypt;rekey'= {
             cand -k 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
             cand --key 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
-            cand --key-dir 'Use every key file below DIR (repeatable; what is not a key is skipped)'
+            cand --key-dir 'Use every key file below DIR (repeatable; symbolic links followed, each file once; what is no key is skipped, what cannot be used is skipped with a warning)'
             cand --dec-recipient 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)'
             cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)'
             cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
@@ -117,7 +117,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
         &'layercrypt;verify'= {
             cand -k 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
             cand --key 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file'
-            cand --key-dir 'Use every key file below DIR (repeatable; what is not a key is skipped)'
+            cand --key-dir 'Use every key file below DIR (repeatable; symbolic links followed, each file once; what is no key is skipped, what cannot be used is skipped with a warning)'
             cand --dec-recipient 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)'
             cand --passphrase-file 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)'
             cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'

@@ -49,7 +49,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s v -l v
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l key-dir -d 'Use every key file below DIR (repeatable; symbolic links followed, each file once; what is no key is skipped, what cannot be used is skipped with a warning)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
@@ -66,7 +66,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s v -l v
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l key-dir -d 'Use every key file below DIR (repeatable; symbolic links followed, each file once; what is no key is skipped, what cannot be used is skipped with a warning)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
@@ -96,7 +96,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l key-dir -d 'Use every key file below DIR (repeatable; what is not a key is skipped)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l key-dir -d 'Use every key file below DIR (repeatable; symbolic links followed, each file once; what is no key is skipped, what cannot be used is skipped with a warning)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F

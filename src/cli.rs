@@ -3,8 +3,9 @@
 //!
 //! Results go to stdout (a summary, or `--json`); warnings and errors go to stderr as
 //! `warning: …` / `error: …` with a `hint: …` where a fix is likely. Exit status: 0 success,
-//! 1 `verify` found a problem, 2 any error (nothing changed). A closed stdout pipe ends the
-//! program quietly.
+//! 1 `verify` found a problem, 2 any error (nothing changed), 128 + the signal when SIGINT,
+//! SIGTERM or SIGHUP stopped the run (`cli/signals.rs`). A closed stdout pipe ends the program
+//! quietly.
 
 mod bars;
 mod man;
@@ -107,7 +108,9 @@ Environment:
 Output: results on stdout; progress bars (on a terminal), warnings and errors on stderr.
 
 Exit status: 0 success (verify: every check passed), 1 verify found a problem, 2 error
-(bad usage, unreadable input, no usable key, I/O failure; nothing was changed).";
+(bad usage, unreadable input, no usable key, I/O failure; nothing was changed), 130, 143, 129
+interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP (the run's temporaries removed; nothing was
+changed).";
 
 const REKEY_HELP: &str = "\
 Examples:
@@ -159,7 +162,8 @@ Examples:
   layercrypt encrypt -r jwe:alice.pub.pem docker-archive:app.tar oci-archive:app-enc.tar:v1
 
 Recipients are jwe:PUBLIC-KEY-FILE (RSA or EC P-256/P-384/P-521; PEM, DER or JWK).
-Layers that are already encrypted are left as they are.")]
+Layers that are already encrypted are left as they are, and so are empty layers (0 bytes:
+nothing to protect, and peers would not decrypt them).")]
     Encrypt(EncryptArgs),
     /// Decrypt the encrypted layers of images with private keys.
     #[command(after_help = "\
@@ -322,7 +326,8 @@ pub struct KeyArgs {
     /// (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file.
     #[arg(short = 'k', long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
-    /// Use every key file below DIR (repeatable; what is not a key is skipped).
+    /// Use every key file below DIR (repeatable; symbolic links followed, each file once;
+    /// what is no key is skipped, what cannot be used is skipped with a warning).
     #[arg(long = "key-dir", value_name = "DIR")]
     pub key_dirs: Vec<PathBuf>,
     /// A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable).

@@ -14,6 +14,9 @@
 //!   [`keys::source::load_key_ring`].
 //! - Show progress while layers stream: implement [`progress::Progress`] and call
 //!   [`engine::run_with_progress`] or [`verify::verify_with_progress`].
+//! - Stop a run from another thread (a signal handler's thread, a deadline): call
+//!   [`interrupt::request`]; the run unwinds, removing what it wrote, and its error says so
+//!   ([`Error::is_interrupted`]).
 //! - See who can open what: [`inspect::inspect`]. Check that keys open the layers and that
 //!   they are intact, writing nothing: [`verify::verify`].
 //! - Work with the wire format directly: [`cipher`] (the `AES_256_CTR_HMAC_SHA256` layer

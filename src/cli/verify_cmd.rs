@@ -18,16 +18,17 @@ Examples:
   layercrypt verify --require-encrypted --layer -1 oci:app-enc:v1
 
 Without keys, encrypted layers must have valid public options and a wrapped key of a known
-scheme. With keys, every encrypted layer's key must unwrap (no layer data is read). --full also
+scheme. With keys, every encrypted layer's key must unwrap (no layer blob is read or needed:
+a layout of manifests and configs alone verifies). --full also
 streams every selected layer: the blob must match its digest and size, the ciphertext its HMAC,
 the plaintext the digest the encrypting tool recorded (a difference is only a warning when the
 content still matches the config's diff_id: skopeo records the digest from before it
 recompressed), and the decompressed content the config's rootfs.diff_ids.
 
 Exit status: 0 every check passed; 1 a check failed (a plain layer under --require-encrypted,
-a layer no key opens, a missing or corrupt layer blob, a bad HMAC, a digest or diff_id
-mismatch); 2 verify could not run (bad usage, unreadable index or manifest, I/O error).
-Nothing is ever written.";
+a layer no key opens, a missing or corrupt layer blob (--full), a bad HMAC, a digest or diff_id
+mismatch); 2 verify could not run (bad usage, unreadable index or manifest, I/O error);
+130, 143, 129 interrupted by a signal. Nothing is ever written.";
 
 /// Run `verify` and print its report; the exit status says whether every check passed.
 pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
