@@ -20,7 +20,8 @@
 //! Signals from the terminal (Ctrl-C, a hang-up) reach the run itself, which is in the same
 //! foreground process group: passing them on too would count as a second signal.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 pub(crate) use signal_hook::consts::SIGINT;
 use signal_hook::consts::{SIGHUP, SIGTERM};
@@ -34,8 +35,9 @@ static RECEIVED: AtomicI32 = AtomicI32::new(0);
 /// The child every signal is passed on to (0: none).
 static CHILD: AtomicU32 = AtomicU32::new(0);
 
-/// Whether `error: interrupted` was printed: once, by whichever thread gets there first.
-static REPORTED: AtomicBool = AtomicBool::new(false);
+/// Whether `error: interrupted` was printed: once, by whichever thread gets there first. A
+/// lock, so that exiting on the spot waits for a line another thread is printing.
+static REPORTED: Mutex<bool> = Mutex::new(false);
 
 /// What to do about the `count`-th signal.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,14 +103,21 @@ pub(crate) fn exit_status(signal: i32) -> u8 {
 
 /// Print `error: interrupted`, unless it was printed already.
 pub(crate) fn report_interrupted() {
-    if !REPORTED.swap(true, Ordering::SeqCst) {
+    report_locked(&mut REPORTED.lock().unwrap_or_else(PoisonError::into_inner));
+}
+
+fn report_locked(reported: &mut bool) {
+    if !*reported {
         super::diagnostic("error", &crate::interrupt::Interrupted.to_string());
+        *reported = true;
     }
 }
 
-/// Exit now, without unwinding or running destructors: other threads may be anywhere.
+/// Exit now, without unwinding or running destructors: other threads may be anywhere. But not
+/// in the middle of the line: the lock waits for a thread printing it.
 fn exit_now(signal: i32) -> ! {
-    report_interrupted();
+    let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    report_locked(&mut reported);
     signal_hook::low_level::exit(i32::from(exit_status(signal)))
 }
 
