@@ -30,7 +30,7 @@ use super::temp::{self, TempDir};
 use super::{
     BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
 };
-use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
+use crate::digest::{Algorithm, Digest, Hasher, VerifyError, VerifyingReader};
 use crate::image::{TopIndex, reachable};
 
 /// Name of the layout marker file.
@@ -258,6 +258,32 @@ fn open_verified(
             StoreError::io("opening", path.clone(), e)
         }
     })?;
+    // A file of another size can only end in a mismatch: say so before any work is done on it
+    // (or any room reserved for it: a hostile size would otherwise only surface as a later
+    // write failing, blamed on another layer).
+    let actual = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading", path.clone(), e))?
+        .len();
+    let mismatch = match actual.cmp(&size) {
+        std::cmp::Ordering::Less => Some(VerifyError::Truncated {
+            digest: digest.clone(),
+            expected: size,
+            actual,
+        }),
+        std::cmp::Ordering::Greater => Some(VerifyError::TooLong {
+            digest: digest.clone(),
+            expected: size,
+        }),
+        std::cmp::Ordering::Equal => None,
+    };
+    if let Some(source) = mismatch {
+        return Err(StoreError::Corrupt {
+            store: store.to_string(),
+            digest: digest.clone(),
+            source,
+        });
+    }
     Ok(Box::new(VerifyingReader::new(file, digest.clone(), size)))
 }
 
@@ -1054,5 +1080,28 @@ mod tests {
             layout.read_small_blob("manifest", &d, 100, 10),
             Err(StoreError::TooLarge { .. })
         ));
+    }
+
+    /// A blob file whose size is not the declared one is refused when it is opened, before
+    /// anything is read or any room is reserved for what would be made of it.
+    #[test]
+    fn a_blob_of_another_size_is_refused_when_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        make_layout(tmp.path());
+        let d = Digest::sha256(b"good");
+        fs::write(blob_path(tmp.path(), &d), b"good").unwrap();
+        let layout = OciLayout::open(tmp.path(), LockMode::Shared).unwrap();
+        assert!(layout.open_blob(&d, 4).is_ok());
+        for (declared, truncated) in [(5, true), (1 << 62, true), (u64::MAX, true), (3, false)] {
+            match layout.open_blob(&d, declared) {
+                Err(StoreError::Corrupt { source, .. }) => assert_eq!(
+                    matches!(source, VerifyError::Truncated { actual: 4, .. }),
+                    truncated,
+                    "{declared}: {source}"
+                ),
+                Err(other) => panic!("{declared}: {other}"),
+                Ok(_) => panic!("{declared}: opened"),
+            }
+        }
     }
 }
