@@ -177,6 +177,10 @@ impl fmt::Display for KeepReason {
     }
 }
 
+/// What `rekey` and `verify` say of an encrypted layer that is the empty blob, which they
+/// leave as it is (see [`KeepReason::Empty`]).
+pub const ENCRYPTED_EMPTY_LAYER: &str = "this encrypted layer is empty (0 bytes), which skopeo and containerd leave encrypted when they decrypt the image; `layercrypt rekey --rotate` or `layercrypt decrypt` stores it plain";
+
 /// The decision for one layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerAction {

@@ -661,9 +661,7 @@ impl Task {
                     "not encrypted".into()
                 })
             }
-            Kind::Encrypted(_) if empty => warnings.push(
-                "this encrypted layer is empty (0 bytes), which skopeo and containerd leave encrypted when they decrypt the image; `layercrypt rekey --rotate` or `decrypt` stores it plain".into(),
-            ),
+            Kind::Encrypted(_) if empty => warnings.push(plan::ENCRYPTED_EMPTY_LAYER.into()),
             _ => {}
         }
         match &self.streamed {

@@ -18,7 +18,9 @@ use crate::keywrap::{
     remove_from_layer,
 };
 
-use super::{Job, JobWork, KeepReason, LayerAction, LayerRef, Operation, open_layer};
+use super::{
+    ENCRYPTED_EMPTY_LAYER, Job, JobWork, KeepReason, LayerAction, LayerRef, Operation, open_layer,
+};
 
 /// The decision for one selected layer.
 pub(super) struct Decided {
@@ -137,9 +139,7 @@ pub(super) fn decide(
 
     let mut warnings = Vec::new();
     if desc.is_empty_blob() {
-        warnings.push(format!(
-            "{at}: this encrypted layer is empty (0 bytes), which skopeo and containerd leave encrypted when they decrypt the image; `rekey --rotate` or `decrypt` stores it plain"
-        ));
+        warnings.push(format!("{at}: {ENCRYPTED_EMPTY_LAYER}"));
     }
     let mut notes = Vec::new();
     let (keys_after, wrap) = if set.is_empty() {
