@@ -63,19 +63,24 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name}");
 }
 
-/// Wait for the run to end: its exit code and stderr.
-fn finish(mut child: Child) -> (Option<i32>, String) {
+/// Wait for `child` to end (killing it and failing the test if it hangs).
+fn exit_status(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + HANG;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("the run did not end after its signal");
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
+    }
+}
+
+/// Wait for the run to end: its exit code and stderr.
+fn finish(mut child: Child) -> (Option<i32>, String) {
+    let status = exit_status(&mut child);
     let mut err = String::new();
     child
         .stderr
@@ -347,6 +352,16 @@ fn a_second_signal_exits_at_once_and_the_next_run_sweeps_what_it_left() {
     assert!(fingerprint(&dir) == before, "the layout changed");
 }
 
+/// The environment in which a run with a key file of the test token starts itself again
+/// (the key file asks for a `SOFTHSM2_CONF` the environment lacks), with the test policy and
+/// the hanging provider of `config`.
+fn pkcs11_rerun_environment(cmd: &mut Command, config: &Path) {
+    cmd.env_remove("SOFTHSM2_CONF")
+        .env("OCICRYPT_CONFIG", testdata("pkcs11/softhsm-policy.conf"))
+        .env("OCICRYPT_OAEP_HASHALG", "sha1")
+        .env("OCICRYPT_KEYPROVIDER_CONFIG", config);
+}
+
 /// A run that started itself again with a PKCS#11 key file's module environment (here: its
 /// `SOFTHSM2_CONF`, missing from the environment) waits for that second process, which does
 /// the work. A signal sent to the first is passed on: the second cleans up and reports, and the
@@ -361,11 +376,8 @@ fn a_signal_to_a_run_started_again_for_pkcs11_is_passed_on() {
     let config = hanging_provider(tmp.path(), &pid_file);
     let dst = tmp.path().join("out");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_layercrypt"));
-    cmd.env_remove("SOFTHSM2_CONF")
-        .env("OCICRYPT_CONFIG", testdata("pkcs11/softhsm-policy.conf"))
-        .env("OCICRYPT_OAEP_HASHALG", "sha1")
-        .env("OCICRYPT_KEYPROVIDER_CONFIG", &config)
-        .args(["encrypt", "-r", &format!("pkcs11:{}", key_file.display())])
+    pkcs11_rerun_environment(&mut cmd, &config);
+    cmd.args(["encrypt", "-r", &format!("pkcs11:{}", key_file.display())])
         .args(["-r", "provider:hang"])
         .arg(oci(&testdata("images/plain"), "v1"))
         .arg(oci(&dst, "v1"))
@@ -402,29 +414,17 @@ fn ctrl_c_on_a_terminal_stops_a_run_started_again_for_pkcs11_once() {
         oci(&testdata("images/plain"), "v1"),
         oci(&dst, "v1"),
     );
-    let mut run = Command::new("script")
+    let mut script = Command::new("script");
+    pkcs11_rerun_environment(&mut script, &config);
+    let mut run = script
         .args(["-qec", &command, "/dev/null"])
-        .env_remove("SOFTHSM2_CONF")
-        .env("OCICRYPT_CONFIG", testdata("pkcs11/softhsm-policy.conf"))
-        .env("OCICRYPT_OAEP_HASHALG", "sha1")
-        .env("OCICRYPT_KEYPROVIDER_CONFIG", &config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("script (util-linux) runs");
     let provider = provider_started(&pid_file);
     run.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
-    let deadline = Instant::now() + HANG;
-    let status = loop {
-        if let Some(status) = run.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the run did not end after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = exit_status(&mut run);
     let mut terminal = String::new();
     run.stdout
         .take()
@@ -485,14 +485,7 @@ fn ctrl_c_at_a_passphrase_prompt_restores_the_terminal() {
         terminal.lock().unwrap().contains("Passphrase for")
     });
     run.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
-    let deadline = Instant::now() + HANG;
-    while run.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the run did not end after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    exit_status(&mut run);
     reader.join().unwrap();
     let terminal = terminal.lock().unwrap().clone();
     assert_eq!(

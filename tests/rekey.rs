@@ -821,30 +821,15 @@ fn rotate_stores_an_encrypted_empty_layer_plain_and_rewrapping_it_warns() {
             .ends_with("+encrypted")
     );
 
-    let plan = rekey(&[
-        "--dry-run",
-        "-k",
-        &key("ec256.pem"),
-        "--rotate",
-        "--set",
-        &jwe("ec384.pub.pem"),
-        &oci(&dir, "v1"),
-    ])
-    .success();
+    let (k, set, image) = (key("ec256.pem"), jwe("ec384.pub.pem"), oci(&dir, "v1"));
+    let rotate = ["-k", &k, "--rotate", "--set", &set, &image];
+    let plan = rekey(&[&["--dry-run"], &rotate[..]].concat()).success();
     let plan = String::from_utf8_lossy(&plan.get_output().stdout).into_owned();
     assert!(
         plan.contains("decrypt (empty layer, stored plain: nothing to protect)"),
         "{plan}"
     );
-    rekey(&[
-        "-k",
-        &key("ec256.pem"),
-        "--rotate",
-        "--set",
-        &jwe("ec384.pub.pem"),
-        &oci(&dir, "v1"),
-    ])
-    .success();
+    rekey(&rotate).success();
     let layers = layout.layers("v1");
     assert_eq!(layers[0]["digest"], EMPTY_BLOB);
     assert_eq!(
