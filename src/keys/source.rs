@@ -542,6 +542,8 @@ pub fn load_key_ring(
                         .skipped
                         .push(format!("{}: skipped ({kind})", path.display()));
                 }
+                // Ctrl-C at the prompt for this key's passphrase stops the whole load.
+                Err(KeySourceError::Interrupted) => return Err(KeySourceError::Interrupted),
                 Err(e) => loaded.warnings.push(e.to_string()),
             }
         }

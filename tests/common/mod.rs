@@ -112,6 +112,21 @@ pub fn skopeo_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Decrypt `src` into `dst` (both `oci:PATH:REF`) with skopeo and `key_file`, keeping
+/// uncompressed layers uncompressed: without `--dest-oci-accept-uncompressed-layers` skopeo
+/// gzips every uncompressed layer it writes to a layout, and so changes the manifest whatever
+/// the decryption did.
+pub fn skopeo_decrypt(key_file: &str, src: &str, dst: &str) -> Output {
+    skopeo_ok(&[
+        "copy",
+        "--dest-oci-accept-uncompressed-layers",
+        "--decryption-key",
+        key_file,
+        src,
+        dst,
+    ])
+}
+
 /// SHA-256 digest string of `data`.
 pub fn digest_of(data: &[u8]) -> String {
     mkimage::sha256_digest(data)
