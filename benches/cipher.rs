@@ -13,7 +13,7 @@ use layercrypt::cipher::{
 use layercrypt::digest::{Algorithm, Hasher};
 
 /// One engine chunk (the engine streams layers through 1 MiB buffers).
-const CHUNK: usize = layercrypt::engine::CHUNK_SIZE;
+const CHUNK: usize = layercrypt::pipeline::CHUNK_SIZE;
 
 fn main() {
     divan::main();

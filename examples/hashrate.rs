@@ -13,7 +13,7 @@ use layercrypt::digest::{Algorithm, Hasher};
 /// Bytes per pass: large enough to dwarf the timer, small enough to take a fraction of a second.
 const PASS: usize = 256 << 20;
 /// The engine's chunk: the same cache behaviour as a real run.
-const CHUNK: usize = layercrypt::engine::CHUNK_SIZE;
+const CHUNK: usize = layercrypt::pipeline::CHUNK_SIZE;
 
 fn best_rate(mut pass: impl FnMut()) -> f64 {
     (0..5)

@@ -169,11 +169,7 @@ impl DecryptionParams {
         private: &PrivateOptions,
         public: &PublicOptions,
     ) -> Result<DecryptionParams, CipherError> {
-        match public.cipher.as_str() {
-            "" => return Err(CipherError::MissingCipher),
-            AES_256_CTR_HMAC_SHA256 => {}
-            other => return Err(CipherError::UnknownCipher(other.to_string())),
-        }
+        check_cipher(public)?;
         // Go looks options up in the public map first; a nonce there is unauthenticated, so
         // it is used only when the private map has none, and a disagreement is an error.
         let nonce = match (
@@ -185,16 +181,31 @@ impl DecryptionParams {
             (None, None) => return Err(CipherError::MissingNonce),
         };
         let secrets = LayerSecrets::from_parts(&private.symkey, nonce)?;
-        if public.hmac.is_empty() {
-            return Err(CipherError::MissingHmac);
-        }
-        let hmac: [u8; HMAC_LEN] = public
-            .hmac
-            .as_slice()
-            .try_into()
-            .map_err(|_| CipherError::InvalidHmacLength(public.hmac.len()))?;
+        let hmac = expected_hmac(public)?;
         Ok(DecryptionParams { secrets, hmac })
     }
+}
+
+/// Check that public options name the one cipher ocicrypt defines.
+pub fn check_cipher(public: &PublicOptions) -> Result<(), CipherError> {
+    match public.cipher.as_str() {
+        "" => Err(CipherError::MissingCipher),
+        AES_256_CTR_HMAC_SHA256 => Ok(()),
+        other => Err(CipherError::UnknownCipher(other.to_string())),
+    }
+}
+
+/// The HMAC public options promise for the ciphertext, which must be exactly [`HMAC_LEN`]
+/// bytes.
+pub fn expected_hmac(public: &PublicOptions) -> Result<[u8; HMAC_LEN], CipherError> {
+    if public.hmac.is_empty() {
+        return Err(CipherError::MissingHmac);
+    }
+    public
+        .hmac
+        .as_slice()
+        .try_into()
+        .map_err(|_| CipherError::InvalidHmacLength(public.hmac.len()))
 }
 
 /// The public options for a layer whose ciphertext has HMAC `hmac`.

@@ -23,7 +23,7 @@ use crate::image::Platform;
 use crate::inspect::{self, InspectReport};
 use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
 use crate::keywrap::{DescribeContext, Environment, KeyRing, Registry};
-use crate::plan::{LayerSelector, Operation, Selection};
+use crate::plan::{LayerSelector, Operation, OperationKind, Selection};
 use crate::store::ImageRef;
 
 /// Exit status: success.
@@ -880,11 +880,11 @@ fn print_report(report: &Report, common: &CommonArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn past_tense(operation: &str) -> &'static str {
+fn past_tense(operation: OperationKind) -> &'static str {
     match operation {
-        "encrypt" => "encrypted",
-        "rekey" => "re-keyed",
-        _ => "decrypted",
+        OperationKind::Encrypt => "encrypted",
+        OperationKind::Decrypt => "decrypted",
+        OperationKind::Rekey => "re-keyed",
     }
 }
 
@@ -988,7 +988,7 @@ fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Re
             out,
             "note: manifest digests changed; signatures over the old digests no longer apply"
         )?;
-        if report.operation == "rekey"
+        if report.operation == OperationKind::Rekey
             && report
                 .images
                 .iter()

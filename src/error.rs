@@ -6,11 +6,11 @@ use crate::cipher::CipherError;
 use crate::format::json::JsonError;
 use crate::format::options::OptionsError;
 use crate::image::ImageError;
+use crate::image::LayerRef;
 use crate::keys::source::KeySourceError;
 use crate::keywrap::{
     RecipientError, RegistryError, RekeyError, RemoveError, UnwrapError, WrapError,
 };
-use crate::plan::LayerRef;
 use crate::store::StoreError;
 
 /// Anything that can stop an operation.
@@ -109,9 +109,14 @@ pub enum Error {
         /// The provider name.
         name: String,
     },
-    /// A feature this version does not have.
-    #[error("{0} is not supported by this version of layercrypt")]
-    Unsupported(String),
+    /// The worker threads could not be started.
+    #[error("could not start {threads} worker threads: {reason}")]
+    ThreadPool {
+        /// How many were asked for (0: one per core).
+        threads: usize,
+        /// What the system said.
+        reason: String,
+    },
     /// A stop was requested ([`crate::interrupt`]) and the run stopped before its commit,
     /// leaving everything as it was.
     #[error("interrupted")]

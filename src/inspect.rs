@@ -8,11 +8,10 @@
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::format::{ENC_ANNOTATION_PREFIX, LayerType, classify_layer};
-use crate::image::TopIndex;
 use crate::keywrap::{DescribeContext, RecipientInfo, Registry, describe_layer};
-use crate::plan::{self, Selection};
-use crate::store::ImageRef;
-use crate::store::oci::LockMode;
+use crate::plan::select::{self, Selection};
+
+use crate::store::{ImageRef, LockMode};
 
 /// Version of the `inspect --json` schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -85,34 +84,17 @@ pub fn inspect(
     registry: &Registry,
     context: &DescribeContext,
 ) -> Result<InspectReport, Error> {
-    let store = crate::store::open_source(source, LockMode::Shared)?;
-    let layout = store.as_ref();
-    let reference = source
-        .reference()
-        .map(|r| layout.resolve_reference(r))
-        .transpose()
-        .map_err(|reason| Error::Selection {
-            image: layout.name().to_string(),
-            reason,
-        })?;
-    let top = TopIndex::parse(&layout.read_index()?).map_err(|e| Error::image(layout.name(), e))?;
-    let images = crate::engine::load_images(layout, &top, reference.as_deref())?;
+    let opened = crate::source::open(source, LockMode::Shared)?;
     // The planner's selection rules apply: unknown platforms and out-of-range layers are errors.
-    plan::check_platforms_exist(layout.name(), &images, selection)?;
+    let chosen = select::choose(opened.name(), &opened.images, selection)?;
     let mut report = InspectReport {
         schema_version: SCHEMA_VERSION,
         source: source.to_string(),
         images: Vec::new(),
     };
-    let mut digest_used = vec![false; selection.layers.len()];
-    for image in &images {
-        let name = plan::image_name(layout.name(), image);
+    for (image, choice) in opened.images.iter().zip(&chosen) {
         let mut manifests = Vec::new();
-        for manifest in image.root.manifests() {
-            let Some(chosen) = plan::selected_layers(&name, manifest, selection, &mut digest_used)?
-            else {
-                continue;
-            };
+        for (manifest, chosen) in select::selected_manifests(image, choice) {
             let layers = manifest
                 .layers
                 .iter()
@@ -165,13 +147,12 @@ pub fn inspect(
         }
         let root = image.root.descriptor();
         report.images.push(InspectImage {
-            name,
+            name: choice.name.clone(),
             reference: image.ref_name.clone(),
             digest: root.digest.clone(),
             media_type: root.media_type.clone(),
             manifests,
         });
     }
-    plan::check_digest_selectors_used(layout.name(), selection, &digest_used)?;
     Ok(report)
 }

@@ -82,8 +82,10 @@ pub mod inspect;
 pub mod interrupt;
 pub mod keys;
 pub mod keywrap;
+pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod source;
 pub mod store;
 pub mod verify;
 

@@ -14,7 +14,7 @@
 use std::fmt;
 
 use crate::digest::Digest;
-use crate::plan::LayerRef;
+use crate::image::LayerRef;
 
 /// What a stream of bytes is, for the observer's labels.
 #[derive(Clone, Copy, Debug)]

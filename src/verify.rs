@@ -31,26 +31,21 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufRead, Read, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::io::{self, BufRead, Read};
 
 use rayon::prelude::*;
 
-use crate::cipher::{AES_256_CTR_HMAC_SHA256, CipherError, DecryptionParams, Decryptor, HMAC_LEN};
+use crate::cipher::{CipherError, DecryptionParams, Decryptor, check_cipher, expected_hmac};
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::engine::pipeline;
-use crate::engine::{CHUNK_SIZE, load_images};
 use crate::error::{Error, LayerError};
-use crate::format::{
-    DOCKER_CONFIG, LayerType, OCI_CONFIG, PUBOPTS_ANNOTATION, PublicOptions, classify_layer,
-    decode_base64_go,
-};
-use crate::image::{Descriptor, ManifestNode, TopIndex};
+use crate::format::{DOCKER_CONFIG, LayerType, OCI_CONFIG, classify_layer};
+use crate::image::{Descriptor, ManifestNode};
 use crate::keywrap::{DescribeContext, KeyRing, Registry, UnwrapError, describe_layer};
-use crate::plan::{self, KeepReason, Selection};
+use crate::pipeline::{self, CHUNK_SIZE, ChannelSink};
+use crate::plan::select::{self, Selection};
+use crate::plan::{self, KeepReason};
 use crate::progress::{Item, Progress, Silent};
-use crate::store::oci::LockMode;
-use crate::store::{AlignedBuf, BlobSource, ChunkWrite, ImageRef, MAX_MANIFEST_SIZE, StoreError};
+use crate::store::{BlobSource, ImageRef, LockMode, MAX_MANIFEST_SIZE, StoreError};
 
 /// Version of the `verify --json` schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -255,35 +250,17 @@ pub fn verify_with_progress(
         (Some(_), false) => Mode::Unwrap,
         (Some(_), true) => Mode::Full,
     };
-    let store = crate::store::open_source(&request.source, LockMode::Shared)?;
-    let source: &dyn BlobSource = store.as_ref();
-    let reference = request
-        .source
-        .reference()
-        .map(|r| store.resolve_reference(r))
-        .transpose()
-        .map_err(|reason| Error::Selection {
-            image: source.name().to_string(),
-            reason,
-        })?;
-    let top = TopIndex::parse(&source.read_index()?).map_err(|e| Error::image(source.name(), e))?;
-    let images = load_images(source, &top, reference.as_deref())?;
-    plan::check_platforms_exist(source.name(), &images, &request.selection)?;
+    let opened = crate::source::open(&request.source, LockMode::Shared)?;
+    let source: &dyn BlobSource = opened.store.as_ref();
+    let chosen = select::choose(source.name(), &opened.images, &request.selection)?;
 
-    // Walk the selection as the planner does; each distinct blob becomes one task.
+    // Each distinct blob of the selected layers becomes one task.
     let mut tasks: Vec<Task> = Vec::new();
     let mut task_of: HashMap<Digest, usize> = HashMap::new();
     let mut skeleton: Vec<(String, &crate::image::Image, Vec<ManifestUse>)> = Vec::new();
-    let mut digest_used = vec![false; request.selection.layers.len()];
-    for image in &images {
-        let name = plan::image_name(source.name(), image);
+    for (image, choice) in opened.images.iter().zip(&chosen) {
         let mut manifests = Vec::new();
-        for manifest in image.root.manifests() {
-            let Some(chosen) =
-                plan::selected_layers(&name, manifest, &request.selection, &mut digest_used)?
-            else {
-                continue;
-            };
+        for (manifest, chosen) in select::selected_manifests(image, choice) {
             let mut layers = Vec::new();
             for (index, desc) in manifest.layers.iter().enumerate() {
                 if !chosen[index] {
@@ -301,19 +278,14 @@ pub fn verify_with_progress(
             }
             manifests.push(ManifestUse { manifest, layers });
         }
-        skeleton.push((name, image, manifests));
+        skeleton.push((choice.name.clone(), image, manifests));
     }
-    plan::check_digest_selectors_used(source.name(), &request.selection, &digest_used)?;
 
     if mode == Mode::Full {
         // Progress bars and reading threads are best stopped by unwinding (at the next chunk)
         // rather than by exiting on the spot.
         let _stop_by_unwinding = crate::interrupt::Deferred::new()?;
-        let threads = request.jobs.unwrap_or(0);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::Unsupported(format!("starting {threads} worker threads ({e})")))?;
+        let pool = pipeline::worker_pool(request.jobs)?;
         let read = tasks.iter().filter(|t| t.reads_data());
         progress.expect(
             read.clone().count(),
@@ -761,29 +733,11 @@ impl Task {
 
 /// Check an encrypted layer's public options and wrapped-key annotations without keys.
 fn check_structure(registry: &Registry, desc: &Descriptor) -> Result<(), String> {
-    let annotations = desc
-        .annotations()
-        .map_err(|e| LayerError::Annotations(e).to_string())?;
-    let pubopts = annotations
-        .get_str(PUBOPTS_ANNOTATION)
-        .map_err(|e| LayerError::Annotations(e).to_string())?
-        .ok_or_else(|| LayerError::MissingPublicOptions.to_string())?;
-    let json = decode_base64_go(&pubopts)
-        .map_err(|e| LayerError::BadPublicOptionsBase64(e.to_string()).to_string())?;
-    let public = PublicOptions::from_json(&json).map_err(|e| LayerError::Options(e).to_string())?;
-    let cipher_problem = match public.cipher.as_str() {
-        AES_256_CTR_HMAC_SHA256 => None,
-        "" => Some(CipherError::MissingCipher),
-        other => Some(CipherError::UnknownCipher(other.to_string())),
-    }
-    .or(match public.hmac.len() {
-        HMAC_LEN => None,
-        0 => Some(CipherError::MissingHmac),
-        n => Some(CipherError::InvalidHmacLength(n)),
-    });
-    if let Some(e) = cipher_problem {
-        return Err(e.to_string());
-    }
+    // The same decoding and cipher checks as decryption plans, without the keys.
+    let (annotations, public) = plan::public_options(desc).map_err(|e| e.to_string())?;
+    check_cipher(&public)
+        .and_then(|()| expected_hmac(&public))
+        .map_err(|e| e.to_string())?;
     let described = describe_layer(registry, &annotations, &DescribeContext::default());
     if described.is_empty() {
         return Err(LayerError::Unwrap(UnwrapError::NoWrappedKeys).to_string());
@@ -834,178 +788,4 @@ fn decompress_into(reader: &mut impl BufRead, content: &mut Hasher) -> Result<()
         }
     })();
     result.map_err(|e| e.to_string())
-}
-
-/// The writing end of a channel of chunks, the last stage of the pipeline: full buffers go to
-/// the decompressing thread and come back empty.
-struct ChannelSink {
-    chunks: SyncSender<AlignedBuf>,
-    free: Receiver<AlignedBuf>,
-}
-
-/// The reading end: the chunks, in order, as a [`BufRead`].
-struct ChannelFeed {
-    chunks: Receiver<AlignedBuf>,
-    free: SyncSender<AlignedBuf>,
-    current: AlignedBuf,
-    at: usize,
-}
-
-/// Chunks in flight between the pipeline and the decompressor. Buffers circulate: the
-/// pipeline's full ones go to the decompressor, which hands them back to the pool the
-/// pipeline takes empty ones from; with the decompressor's own, `FEED_DEPTH + 1` exist.
-const FEED_DEPTH: usize = 3;
-
-impl ChannelSink {
-    fn new() -> (ChannelSink, ChannelFeed) {
-        let (chunks_tx, chunks_rx) = sync_channel(FEED_DEPTH);
-        let (free_tx, free_rx) = sync_channel(FEED_DEPTH + 1);
-        for _ in 0..FEED_DEPTH {
-            free_tx
-                .send(AlignedBuf::new())
-                .expect("the channel has room for them");
-        }
-        (
-            ChannelSink {
-                chunks: chunks_tx,
-                free: free_rx,
-            },
-            ChannelFeed {
-                chunks: chunks_rx,
-                free: free_tx,
-                current: AlignedBuf::new(),
-                at: 0,
-            },
-        )
-    }
-
-    /// Send a full buffer; returns an empty one (waiting for the decompressor to free one).
-    fn send(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
-        let gone = || io::Error::other("the decompressing thread stopped");
-        self.chunks.send(chunk).map_err(|_| gone())?;
-        self.free.recv().map_err(|_| gone())
-    }
-}
-
-impl Write for ChannelSink {
-    /// Small blobs (streamed without the pipeline) arrive as slices: copied into a buffer.
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut chunk = self
-            .free
-            .recv()
-            .map_err(|_| io::Error::other("the decompressing thread stopped"))?;
-        let n = buf.len().min(AlignedBuf::CAPACITY);
-        chunk.space()[..n].copy_from_slice(&buf[..n]);
-        chunk.set_len(n);
-        self.chunks
-            .send(chunk)
-            .map_err(|_| io::Error::other("the decompressing thread stopped"))?;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ChunkWrite for ChannelSink {
-    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
-        self.send(chunk)
-    }
-}
-
-impl ChannelFeed {
-    /// Take every chunk still to come, handing the buffers back.
-    fn drain(&mut self) {
-        while let Ok(mut chunk) = self.chunks.recv() {
-            chunk.set_len(0);
-            let _ = self.free.send(chunk);
-        }
-    }
-}
-
-impl Read for ChannelFeed {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let data = self.fill_buf()?;
-        let n = data.len().min(buf.len());
-        buf[..n].copy_from_slice(&data[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for ChannelFeed {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.at == self.current.len() {
-            // The end of the channel is the end of the blob.
-            match self.chunks.recv() {
-                Ok(next) => {
-                    let mut done = std::mem::replace(&mut self.current, next);
-                    self.at = 0;
-                    done.set_len(0);
-                    // The writer has stopped when this fails; the buffer is dropped.
-                    let _ = self.free.send(done);
-                }
-                Err(_) => return Ok(&[]),
-            }
-        }
-        Ok(&self.current.data()[self.at..])
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.at = (self.at + amount).min(self.current.len());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 13 % 251) as u8).collect()
-    }
-
-    /// Pump `input` into a channel whose reader takes `take` bytes, then drains; returns what
-    /// the reader saw.
-    fn through_channel(input: &[u8], take: usize) -> Vec<u8> {
-        std::thread::scope(|scope| {
-            let (mut sink, mut feed) = ChannelSink::new();
-            let reader = scope.spawn(move || {
-                let mut seen = Vec::new();
-                while seen.len() < take {
-                    let chunk = feed.fill_buf().unwrap();
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    let n = chunk.len().min(take - seen.len()).min(70_000);
-                    seen.extend_from_slice(&chunk[..n]);
-                    feed.consume(n);
-                }
-                feed.drain();
-                seen
-            });
-            let mut source = input;
-            let pumped = pipeline::pump(&mut source, &mut sink, input.len() as u64, &mut |_| {});
-            assert_eq!(pumped.unwrap(), input.len() as u64);
-            drop(sink);
-            reader.join().unwrap()
-        })
-    }
-
-    #[test]
-    fn the_channel_delivers_every_byte_in_order() {
-        // The serial path (slices) and the pipelined one (whole buffers).
-        for len in [0, 1, 100_000, 2 * CHUNK_SIZE, 5 * CHUNK_SIZE + 17] {
-            let input = data(len);
-            assert!(through_channel(&input, usize::MAX) == input, "{len}");
-        }
-    }
-
-    #[test]
-    fn a_reader_that_stops_early_does_not_stall_the_pipeline() {
-        let input = data(12 * CHUNK_SIZE + 5);
-        for take in [0, 1, CHUNK_SIZE + 3] {
-            assert!(through_channel(&input, take) == input[..take], "{take}");
-        }
-    }
 }

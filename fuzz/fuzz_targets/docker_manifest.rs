@@ -14,7 +14,7 @@
 use std::io::Read;
 use std::sync::OnceLock;
 
-use layercrypt::engine::load_images;
+use layercrypt::source::load_images;
 use layercrypt::error::Error;
 use layercrypt::image::{ImageError, TopIndex};
 use layercrypt::store::BlobSource;

@@ -1,4 +1,4 @@
-//! Image indexes (`image::TopIndex`, `engine::load_images`): any bytes as a store's
+//! Image indexes (`image::TopIndex`, `source::load_images`): any bytes as a store's
 //! `index.json`, beside the fixture images' blobs, parsed, written back, loaded image by
 //! image within the graph budgets, walked for reachable blobs, and planned.
 //!
@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use layercrypt::engine::load_images;
+use layercrypt::source::load_images;
 use layercrypt::image::{TopIndex, reachable};
 use layercrypt_fuzz::{MemStore, check_images, check_message};
 use libfuzzer_sys::fuzz_target;

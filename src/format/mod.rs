@@ -5,6 +5,7 @@
 //! known-answer vectors of `ocicrypt-format.md` as unit tests beside it. Nothing in this module
 //! does I/O or touches key material beyond (de)serialising it.
 
+pub mod descriptor;
 pub mod json;
 pub mod options;
 

@@ -28,10 +28,10 @@ use tempfile::NamedTempFile;
 use super::direct::{AlignedBuf, FastWriter};
 use super::temp::{self, TempDir};
 use super::{
-    BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
+    BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, Reachability, StoreError,
+    StoreWriter,
 };
 use crate::digest::{Algorithm, Digest, Hasher, VerifyError, VerifyingReader};
-use crate::image::{TopIndex, reachable};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -51,14 +51,7 @@ const LAYOUT_DIR_MODE: u32 = 0o755;
 /// Largest `oci-layout` file read (the real one is 30 bytes).
 const MAX_MARKER_SIZE: u64 = 64 * 1024;
 
-/// How a layout is locked while it is open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockMode {
-    /// Readers may share the layout; a writer must wait.
-    Shared,
-    /// The layout is being rewritten; nobody else may write or read through layercrypt.
-    Exclusive,
-}
+pub use super::api::LockMode;
 
 /// An OCI image layout opened for reading (and, with an exclusive lock, for rewriting in place).
 #[derive(Debug)]
@@ -67,6 +60,8 @@ pub struct OciLayout {
     name: String,
     lock: Arc<File>,
     mode: LockMode,
+    /// A killed run's pending list, until [`recover`](super::SourceStore::recover) runs.
+    pending: Option<Vec<u8>>,
     /// Blobs a killed run left that opening the layout removed.
     recovered: Vec<Digest>,
 }
@@ -115,12 +110,12 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("syncing", path, e))
 }
 
-/// Put right what a killed run left in the layout `store` (rooted at `root`): remove its
-/// temporary files (`index.json` and blob temporaries, see [`temp::sweep`]), then every blob
-/// its pending list names that `index.json` does not reach. Only called with the exclusive
-/// lock held. Returns the blobs removed. When the index cannot be read through, nothing is
-/// removed and the list stays for a later run (this one will fail on the same index anyway).
-fn recover(store: &dyn BlobSource, root: &Path) -> Vec<Digest> {
+/// What a killed run left in a layout: its temporary files are removed at once (see
+/// [`temp::sweep`]); its pending list is read and kept until [`remove_unreached`] can tell
+/// which of the blobs it names the index still reaches. Only called with the exclusive lock
+/// held. `None` when no killed run left a list (or it cannot be read: it is then left for a
+/// later run).
+fn sweep_and_read_pending(root: &Path) -> Option<Vec<u8>> {
     let mut dirs = vec![root.to_path_buf()];
     if let Ok(algorithms) = fs::read_dir(root.join("blobs")) {
         dirs.extend(
@@ -133,24 +128,34 @@ fn recover(store: &dyn BlobSource, root: &Path) -> Vec<Digest> {
     for dir in &dirs {
         temp::sweep(dir);
     }
-    let pending = root.join(PENDING_FILE);
     let mut text = Vec::new();
-    let read = open_regular(&pending).and_then(|f| f.take(MAX_PENDING_SIZE).read_to_end(&mut text));
-    if read.is_err() {
-        // No killed run left a list (or it cannot be read, and is left for a later run).
-        return Vec::new();
-    }
-    let Ok(reached) = store
+    open_regular(&root.join(PENDING_FILE))
+        .and_then(|f| f.take(MAX_PENDING_SIZE).read_to_end(&mut text))
+        .ok()?;
+    Some(text)
+}
+
+/// Remove every blob of a killed run's pending list (`text`) that the index of `store`
+/// (rooted at `root`) does not reach, as `reach` tells; returns the blobs removed. When the
+/// index cannot be read through, nothing is removed and the list stays for a later run (this
+/// one will fail on the same index anyway).
+fn remove_unreached(
+    store: &dyn BlobSource,
+    root: &Path,
+    text: &[u8],
+    reach: Reachability,
+) -> Vec<Digest> {
+    let pending = root.join(PENDING_FILE);
+    let Some(reached) = store
         .read_index()
-        .map_err(crate::image::ImageError::from)
-        .and_then(|bytes| TopIndex::parse(&bytes))
-        .and_then(|index| reachable(store, &index))
+        .ok()
+        .and_then(|bytes| reach(store, &bytes))
     else {
         return Vec::new();
     };
     let mut removed = Vec::new();
     let mut done = true;
-    for line in String::from_utf8_lossy(&text).lines() {
+    for line in String::from_utf8_lossy(text).lines() {
         // A line cut short by the kill names no blob that was published.
         let Ok(digest) = line.parse::<Digest>() else {
             continue;
@@ -182,16 +187,24 @@ impl OciLayout {
             name: format!("oci:{}", root.display()),
             lock: Arc::new(lock),
             mode,
+            pending: None,
             recovered: Vec::new(),
         };
         if mode == LockMode::Exclusive {
-            layout.recovered = recover(&layout, root);
+            layout.pending = sweep_and_read_pending(root);
         }
         Ok(layout)
     }
 
-    /// The blobs a killed run had left unreferenced, which opening the layout (exclusively)
-    /// removed.
+    /// Remove the blobs a killed run left that the index no longer reaches (as `reach`
+    /// tells); only a layout opened exclusively has any.
+    pub fn recover(&mut self, reach: Reachability) {
+        if let Some(text) = self.pending.take() {
+            self.recovered = remove_unreached(&*self, &self.root, &text, reach);
+        }
+    }
+
+    /// The blobs a killed run had left unreferenced, which [`OciLayout::recover`] removed.
     pub fn recovered(&self) -> &[Digest] {
         &self.recovered
     }
@@ -214,6 +227,7 @@ impl OciLayout {
             staging: None,
             _lock: Some(self.lock.clone()),
             published: Mutex::new(Published::default()),
+            pending: None,
             recovered: Vec::new(),
         }
     }
@@ -364,6 +378,8 @@ pub struct OciLayoutWriter {
     staging: Option<TempDir>,
     _lock: Option<Arc<File>>,
     published: Mutex<Published>,
+    /// A killed run's pending list, until [`StoreWriter::recover`] runs.
+    pending: Option<Vec<u8>>,
     /// Blobs a killed run had left, removed when the layout was opened.
     recovered: Vec<Digest>,
 }
@@ -387,15 +403,15 @@ impl OciLayoutWriter {
             Ok(meta) if meta.is_dir() && is_layout(target) => {
                 check_layout(target)?;
                 let lock = lock_dir(target, LockMode::Exclusive)?;
-                let mut writer = OciLayoutWriter {
+                let writer = OciLayoutWriter {
                     name,
                     target: target.to_path_buf(),
                     staging: None,
                     _lock: Some(Arc::new(lock)),
                     published: Mutex::new(Published::default()),
+                    pending: sweep_and_read_pending(target),
                     recovered: Vec::new(),
                 };
-                writer.recovered = recover(&writer, target);
                 Ok(writer)
             }
             Ok(meta) if meta.is_dir() => {
@@ -436,6 +452,7 @@ impl OciLayoutWriter {
             staging: Some(staging),
             _lock: None,
             published: Mutex::new(Published::default()),
+            pending: None,
             recovered: Vec::new(),
         })
     }
@@ -605,6 +622,12 @@ impl BlobSource for OciLayoutWriter {
 }
 
 impl StoreWriter for OciLayoutWriter {
+    fn recover(&mut self, reach: Reachability) {
+        if let Some(text) = self.pending.take() {
+            self.recovered = remove_unreached(&*self, &self.target, &text, reach);
+        }
+    }
+
     fn recovered(&self) -> Vec<Digest> {
         self.recovered.clone()
     }
@@ -902,7 +925,9 @@ mod tests {
             // Readers leave it be.
             drop(OciLayout::open(tmp.path(), LockMode::Shared).unwrap());
             assert!(tmp.path().join(PENDING_FILE).exists());
-            let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+            let mut layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+            // The image graph tells the store what the index reaches.
+            layout.recover(crate::image::reachable_from_index);
             let (gone, kept) = if new_index { (old, new) } else { (new, old) };
             let mut recovered = layout.recovered().to_vec();
             recovered.sort();
@@ -916,7 +941,8 @@ mod tests {
         // A writer into an existing layout does the same.
         let tmp = tempfile::tempdir().unwrap();
         let (old, _) = interrupted_layout(tmp.path(), true);
-        let writer = OciLayoutWriter::open(tmp.path()).unwrap();
+        let mut writer = OciLayoutWriter::open(tmp.path()).unwrap();
+        StoreWriter::recover(&mut writer, crate::image::reachable_from_index);
         assert_eq!(StoreWriter::recovered(&writer).len(), old.len());
     }
 
@@ -925,7 +951,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (old, new) = interrupted_layout(tmp.path(), false);
         fs::write(tmp.path().join(INDEX_FILE), b"not json").unwrap();
-        let layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        let mut layout = OciLayout::open(tmp.path(), LockMode::Exclusive).unwrap();
+        layout.recover(crate::image::reachable_from_index);
         assert!(layout.recovered().is_empty());
         assert!(old.iter().chain(&new).all(|d| layout.has_blob(d)));
         assert!(tmp.path().join(PENDING_FILE).exists());

@@ -6,8 +6,14 @@
 //! writes nothing. For decryption the layer keys are unwrapped here: a plan that exists can be
 //! executed. Identical blobs are processed once (a job) however many manifests use them.
 //!
-//! Planning does no I/O beyond what unwrapping needs (key providers, later), and never reads
-//! layer data.
+//! Every impossible request is refused here, from the request and from what the output store
+//! [declares it can hold](crate::store::Capabilities), before any blob is read: no
+//! recipients, no keys, `--rotate` without `--set`, an output that cannot carry encrypted
+//! layers or several platforms, a selection that matches nothing ([`select`]). The engine
+//! executes a plan and never asks which kind of store it writes to.
+//!
+//! Planning does no I/O beyond what unwrapping needs (key providers, tokens, gpg), and never
+//! reads layer data.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,58 +21,21 @@ use std::fmt;
 use crate::cipher::DecryptionParams;
 use crate::digest::Digest;
 use crate::error::{Error, LayerError};
+use crate::format::json::JsonObject;
 use crate::format::{
     ENC_ANNOTATION_PREFIX, LayerType, PUBOPTS_ANNOTATION, PrivateOptions, PublicOptions,
     classify_layer, decode_base64_go,
 };
-use crate::image::{Descriptor, Image, ManifestNode, Platform};
+use crate::image::{Descriptor, Image, LayerRef};
 use crate::keywrap::{
     EditedKeys, KeyRing, Recipient, RecipientMatcher, Registry, Unwrapped, unwrap_layer,
 };
+use crate::store::Capabilities;
 
 mod rekey;
+pub mod select;
 
-/// Which layers of which manifests to work on.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    /// Platforms to select; empty means all.
-    pub platforms: Vec<Platform>,
-    /// Layers to select in each selected manifest; empty means all.
-    pub layers: Vec<LayerSelector>,
-}
-
-/// One `--layer` value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LayerSelector {
-    /// A position: 0 is the bottom layer, negative counts from the top (-1 is the top).
-    Index(i64),
-    /// A layer digest.
-    Digest(Digest),
-}
-
-impl LayerSelector {
-    /// Parse `N`, `-N` or `sha256:HEX`.
-    pub fn parse(s: &str) -> Result<LayerSelector, String> {
-        if s.contains(':') {
-            return s
-                .parse()
-                .map(LayerSelector::Digest)
-                .map_err(|e| format!("{e}"));
-        }
-        s.parse().map(LayerSelector::Index).map_err(|_| {
-            format!("`{s}` is not a layer (expected an index like 0 or -1, or a digest sha256:…)")
-        })
-    }
-}
-
-impl fmt::Display for LayerSelector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LayerSelector::Index(i) => write!(f, "{i}"),
-            LayerSelector::Digest(d) => write!(f, "{d}"),
-        }
-    }
-}
+pub use select::{LayerSelector, Selection};
 
 /// What to do with the selected layers.
 #[derive(Debug)]
@@ -101,39 +70,91 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// `encrypt` or `decrypt`.
-    pub fn name(&self) -> &'static str {
+    /// Which operation this is.
+    pub fn kind(&self) -> OperationKind {
         match self {
-            Operation::Encrypt { .. } => "encrypt",
-            Operation::Decrypt { .. } => "decrypt",
-            Operation::Rekey { .. } => "rekey",
+            Operation::Encrypt { .. } => OperationKind::Encrypt,
+            Operation::Decrypt { .. } => OperationKind::Decrypt,
+            Operation::Rekey { .. } => OperationKind::Rekey,
+        }
+    }
+
+    /// Whether the result may hold encrypted layers: it makes them, or keeps them encrypted.
+    fn writes_encrypted_layers(&self) -> bool {
+        !matches!(self, Operation::Decrypt { .. })
+    }
+}
+
+/// The kind of an [`Operation`], as reports name it (`encrypt`, `decrypt`, `rekey`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationKind {
+    /// [`Operation::Encrypt`].
+    Encrypt,
+    /// [`Operation::Decrypt`].
+    Decrypt,
+    /// [`Operation::Rekey`].
+    Rekey,
+}
+
+impl OperationKind {
+    /// The command's name: `encrypt`, `decrypt` or `rekey`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OperationKind::Encrypt => "encrypt",
+            OperationKind::Decrypt => "decrypt",
+            OperationKind::Rekey => "rekey",
         }
     }
 }
 
-/// A layer's position, for messages: image, platform, index and digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerRef {
-    /// The image (`oci:/srv/app:v1`).
-    pub image: String,
-    /// The platform (`linux/amd64`).
-    pub platform: String,
-    /// The layer index, 0 = bottom.
-    pub index: usize,
-    /// The layer digest.
-    pub digest: Digest,
+impl fmt::Display for OperationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
-impl fmt::Display for LayerRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}, {}, layer {} ({})",
-            self.image,
-            self.platform,
-            self.index,
-            self.digest.short()
-        )
+/// Where a run's result goes, as far as planning needs to know it.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// Its name for messages (`docker-archive:app.tar`).
+    pub name: String,
+    /// The one reference it names for the result (`oci:DIR:REF`), if any.
+    pub reference: Option<String>,
+    /// What it can hold.
+    pub capabilities: Capabilities,
+}
+
+/// Refuse a request that cannot succeed whatever the images hold, before any store is opened:
+/// an output that cannot carry the encrypted layers the operation writes, encryption with no
+/// recipient, `--rotate` without `--set`, or decryption with no key and no other way to one
+/// (GnuPG, a key provider).
+pub fn check_request(
+    operation: &Operation,
+    registry: &Registry,
+    output: &Output,
+) -> Result<(), Error> {
+    if operation.writes_encrypted_layers() && !output.capabilities.encrypted_layers {
+        return Err(Error::EncryptedToDockerArchive {
+            destination: output.name.clone(),
+        });
+    }
+    match operation {
+        Operation::Encrypt { recipients } if recipients.is_empty() => Err(Error::NoRecipients),
+        Operation::Rekey {
+            rotate: true, set, ..
+        } if set.is_empty() => Err(Error::NoRecipients),
+        Operation::Decrypt { keys } | Operation::Rekey { keys, .. }
+            if keys.is_empty()
+                && keys.providers.is_empty()
+                && !keys.use_gpg
+                && registry
+                    .wrappers()
+                    .all(|w| !w.id().starts_with("provider.")) =>
+        {
+            Err(Error::NoKeys)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -305,7 +326,7 @@ impl JobWork {
 #[derive(Debug)]
 pub struct Plan {
     /// The operation.
-    pub operation: &'static str,
+    pub operation: OperationKind,
     /// Per image.
     pub images: Vec<ImagePlan>,
     /// Distinct blobs to process.
@@ -322,34 +343,36 @@ impl Plan {
     }
 }
 
-/// The name of an image for messages: `oci:/path:ref`, or `oci:/path@sha256:…` when unnamed.
-pub fn image_name(store: &str, image: &Image) -> String {
-    match &image.ref_name {
-        Some(r) => format!("{store}:{r}"),
-        None => format!("{store}@{}", image.root.descriptor().digest),
-    }
-}
-
-/// Build the plan for `operation` over `images`.
+/// Build the plan for `operation` over the `images` of the store named `store`, to be written
+/// to `output`. Fails, having read no layer, when the selection matches nothing, a layer cannot
+/// be opened with the keys, or the output cannot hold the result.
 pub fn build(
     store: &str,
     images: Vec<Image>,
     selection: &Selection,
     operation: &Operation,
     registry: &Registry,
+    output: &Output,
 ) -> Result<Plan, Error> {
-    check_platforms_exist(store, &images, selection)?;
+    if let (Some(r), true) = (&output.reference, images.len() > 1) {
+        return Err(Error::Destination {
+            destination: output.name.clone(),
+            reason: format!(
+                "it names one reference ({r}) but the source holds {} images; name one source image with SRC:REF",
+                images.len()
+            ),
+        });
+    }
+    let choices = select::choose(store, &images, selection)?;
     let mut plans = Vec::with_capacity(images.len());
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_of: HashMap<Digest, usize> = HashMap::new();
-    let mut digest_selector_used = vec![false; selection.layers.len()];
     let mut warnings = Vec::new();
 
-    for image in images {
-        let name = image_name(store, &image);
+    for (image, choice) in images.into_iter().zip(choices) {
+        let name = choice.name;
         let mut manifests = Vec::new();
-        for manifest in image.root.manifests() {
-            let chosen = selected_layers(&name, manifest, selection, &mut digest_selector_used)?;
+        for (manifest, chosen) in image.root.manifests().into_iter().zip(choice.manifests) {
             let selected = chosen.is_some();
             let chosen = chosen.unwrap_or_default();
             let mut layers = Vec::with_capacity(manifest.layers.len());
@@ -393,124 +416,59 @@ pub fn build(
             manifests,
         });
     }
-    check_digest_selectors_used(store, selection, &digest_selector_used)?;
     if let Operation::Rekey { remove, .. } = operation {
         rekey::check_removals_matched(store, remove, &jobs)?;
     }
-    Ok(Plan {
-        operation: operation.name(),
+    let plan = Plan {
+        operation: operation.kind(),
         images: plans,
         jobs,
         warnings,
-    })
+    };
+    check_output(&plan, output)?;
+    Ok(plan)
 }
 
-/// Fail unless every `--layer sha256:…` matched a layer of a selected manifest.
-pub fn check_digest_selectors_used(
-    store: &str,
-    selection: &Selection,
-    used: &[bool],
-) -> Result<(), Error> {
-    for (selector, used) in selection.layers.iter().zip(used) {
-        if let (LayerSelector::Digest(d), false) = (selector, used) {
-            return Err(Error::Selection {
-                image: store.to_string(),
-                reason: format!("no selected manifest has a layer {d}"),
-            });
+/// Refuse a plan whose result the output cannot hold: an output that holds one manifest per
+/// image needs exactly one selected platform in each, and one that holds no encrypted layer
+/// needs every layer plain afterwards.
+fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
+    let caps = output.capabilities;
+    let refuse = |reason: String| Error::Destination {
+        destination: output.name.clone(),
+        reason,
+    };
+    for image in &plan.images {
+        let chosen: Vec<&ManifestPlan> = image.manifests.iter().filter(|m| m.selected).collect();
+        if !caps.multi_platform && chosen.len() != 1 {
+            let platforms: Vec<&str> = chosen.iter().map(|m| m.platform.as_str()).collect();
+            return Err(refuse(format!(
+                "a docker-archive holds one platform per image, and {} has {} selected ({}); choose one with --platform",
+                image.name,
+                chosen.len(),
+                platforms.join(", ")
+            )));
         }
-    }
-    Ok(())
-}
-
-/// Fail unless every `--platform` matches some manifest.
-pub fn check_platforms_exist(
-    store: &str,
-    images: &[Image],
-    selection: &Selection,
-) -> Result<(), Error> {
-    let available: Vec<Platform> = images
-        .iter()
-        .flat_map(|i| i.root.manifests())
-        .filter_map(|m| m.platform.clone())
-        .collect();
-    for pattern in &selection.platforms {
-        if !available.iter().any(|p| p.matches(pattern)) {
-            let mut names: Vec<String> = available.iter().map(ToString::to_string).collect();
-            names.sort();
-            names.dedup();
-            return Err(Error::Selection {
-                image: store.to_string(),
-                reason: format!(
-                    "no image has platform {pattern} (available: {})",
-                    if names.is_empty() {
-                        "none".into()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            });
+        if caps.encrypted_layers {
+            continue;
         }
-    }
-    Ok(())
-}
-
-/// Which layers of a manifest the selection chooses: `None` when its platform is not
-/// selected, else one flag per layer. Index selectors are checked against every selected
-/// manifest (as skopeo does); out of range is an error. `digest_used` records which digest
-/// selectors matched.
-pub fn selected_layers(
-    image: &str,
-    manifest: &ManifestNode,
-    selection: &Selection,
-    digest_used: &mut [bool],
-) -> Result<Option<Vec<bool>>, Error> {
-    let selected = selection.platforms.is_empty()
-        || manifest
-            .platform
-            .as_ref()
-            .is_some_and(|p| selection.platforms.iter().any(|s| p.matches(s)));
-    if !selected {
-        return Ok(None);
-    }
-    let n = manifest.layers.len();
-    if selection.layers.is_empty() {
-        return Ok(Some(vec![true; n]));
-    }
-    let mut chosen = vec![false; n];
-    for (k, selector) in selection.layers.iter().enumerate() {
-        match selector {
-            LayerSelector::Index(i) => {
-                let position = if *i >= 0 {
-                    Some(*i)
-                } else {
-                    (n as i64).checked_add(*i)
-                };
-                match position.filter(|p| (0..n as i64).contains(p)) {
-                    Some(p) => chosen[p as usize] = true,
-                    None => {
-                        return Err(Error::Selection {
-                            image: image.to_string(),
-                            reason: format!(
-                                "layer index {i} is out of range for manifest {} ({}), which has {n} layer{}",
-                                manifest.desc.digest.short(),
-                                manifest.platform_name(),
-                                if n == 1 { "" } else { "s" }
-                            ),
-                        });
-                    }
-                }
-            }
-            LayerSelector::Digest(d) => {
-                for (p, layer) in manifest.layers.iter().enumerate() {
-                    if &layer.digest == d {
-                        chosen[p] = true;
-                        digest_used[k] = true;
-                    }
+        for manifest in &chosen {
+            for layer in &manifest.layers {
+                let stays_encrypted = matches!(layer.action, LayerAction::Keep(_))
+                    && matches!(
+                        classify_layer(&layer.descriptor.media_type),
+                        LayerType::Encrypted { .. }
+                    );
+                if stays_encrypted {
+                    return Err(refuse(format!(
+                        "layer {} of {} ({}) would stay encrypted, and a docker-archive cannot carry encrypted layers; decrypt every layer (drop --layer) or write to oci:/oci-archive:",
+                        layer.index, image.name, manifest.platform
+                    )));
                 }
             }
         }
     }
-    Ok(Some(chosen))
+    Ok(())
 }
 
 fn has_encryption_annotations(desc: &Descriptor) -> bool {
@@ -605,6 +563,15 @@ pub fn open_layer(
     desc: &Descriptor,
     keys: &KeyRing,
 ) -> Result<(DecryptionParams, PrivateOptions, Unwrapped), LayerError> {
+    let (annotations, public) = public_options(desc)?;
+    let unwrapped = unwrap_layer(registry, &annotations, keys).map_err(LayerError::Unwrap)?;
+    let private = PrivateOptions::from_json(&unwrapped.options).map_err(LayerError::Options)?;
+    let params = DecryptionParams::from_options(&private, &public).map_err(LayerError::Cipher)?;
+    Ok((params, private, unwrapped))
+}
+
+/// A layer's annotations and the public options they carry (decoded as Go decodes them).
+pub fn public_options(desc: &Descriptor) -> Result<(JsonObject, PublicOptions), LayerError> {
     let annotations = desc.annotations().map_err(LayerError::Annotations)?;
     let pubopts_b64 = annotations
         .get_str(PUBOPTS_ANNOTATION)
@@ -613,30 +580,5 @@ pub fn open_layer(
     let pubopts_json = decode_base64_go(&pubopts_b64)
         .map_err(|e| LayerError::BadPublicOptionsBase64(e.to_string()))?;
     let public = PublicOptions::from_json(&pubopts_json).map_err(LayerError::Options)?;
-    let unwrapped = unwrap_layer(registry, &annotations, keys).map_err(LayerError::Unwrap)?;
-    let private = PrivateOptions::from_json(&unwrapped.options).map_err(LayerError::Options)?;
-    let params = DecryptionParams::from_options(&private, &public).map_err(LayerError::Cipher)?;
-    Ok((params, private, unwrapped))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layer_selectors() {
-        assert_eq!(LayerSelector::parse("0").unwrap(), LayerSelector::Index(0));
-        assert_eq!(
-            LayerSelector::parse("-1").unwrap(),
-            LayerSelector::Index(-1)
-        );
-        assert!(matches!(
-            LayerSelector::parse(
-                "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-            ),
-            Ok(LayerSelector::Digest(_))
-        ));
-        assert!(LayerSelector::parse("top").is_err());
-        assert!(LayerSelector::parse("sha256:xyz").is_err());
-    }
+    Ok((annotations, public))
 }

@@ -24,9 +24,15 @@ use std::io::{self, Read};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use super::CHUNK_SIZE;
 use crate::store::read_full;
 use crate::store::{AlignedBuf, ChunkWrite};
+
+mod channel;
+
+pub use channel::{ChannelFeed, ChannelSink};
+
+/// Size of the buffers a blob is streamed through.
+pub const CHUNK_SIZE: usize = AlignedBuf::CAPACITY;
 
 /// Buffers in flight per pipelined blob: enough that every stage finds work while another
 /// worker holds a buffer, without much memory (8 MiB per layer being streamed).
@@ -39,6 +45,18 @@ pub const SERIAL_LIMIT: u64 = 2 * CHUNK_SIZE as u64;
 /// Threads that share the stages of one blob: one per core, and no more than there are stages.
 pub fn workers() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get().min(STAGES))
+}
+
+/// The worker threads blobs are streamed on, side by side: `jobs`, or one per core.
+pub fn worker_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, crate::error::Error> {
+    let threads = jobs.unwrap_or(0);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| crate::error::Error::ThreadPool {
+            threads,
+            reason: e.to_string(),
+        })
 }
 
 /// Which side of the stream failed.
