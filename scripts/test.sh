@@ -17,7 +17,8 @@ cargo test --all-targets
 cargo test --doc
 # Embedders can drop OpenPGP (LGPL sequoia) and gRPC: that build must work and pass too.
 cargo clippy --no-default-features --all-targets -- -D warnings
-cargo test --no-default-features --all-targets
+cargo clippy --no-default-features --features cli --all-targets -- -D warnings
+cargo test --no-default-features --features cli --all-targets
 # Every fuzz target (fuzz/) for 10 s, unoptimised and without AddressSanitizer so that it
 # builds quickly; `scripts/fuzz.sh` runs them for longer, with it.
 scripts/fuzz.sh --quick 10

@@ -1,6 +1,9 @@
 //! The library's error type. Every variant names what failed: the image, platform, layer and
-//! digest, the key file or the recipient. [`Error::hint`] suggests a fix where one is likely;
-//! the CLI prints it as `hint: …`.
+//! digest, the key file or the recipient.
+//!
+//! Errors say what is wrong, not which command-line flag would fix it: the library has no
+//! flags. The `layercrypt` command adds its `hint:` lines (which name flags) itself, from the
+//! variants, as rage's binary does over the `age` library.
 
 use crate::cipher::CipherError;
 use crate::format::json::JsonError;
@@ -8,9 +11,7 @@ use crate::format::options::OptionsError;
 use crate::image::ImageError;
 use crate::image::LayerRef;
 use crate::keys::source::KeySourceError;
-use crate::keywrap::{
-    RecipientError, RegistryError, RekeyError, RemoveError, UnwrapError, WrapError,
-};
+use crate::keywrap::{RecipientError, RegistryError, RekeyError, UnwrapError, WrapError};
 use crate::store::StoreError;
 
 /// Anything that can stop an operation.
@@ -123,9 +124,6 @@ pub enum Error {
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
-/// How to configure a key provider.
-const PROVIDER_CONFIG_HINT: &str = "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file whose \"key-providers\" has an entry of that name (README: Key providers)";
-
 /// Why one layer could not be encrypted or decrypted.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -189,68 +187,5 @@ impl Error {
             self,
             Error::Interrupted(_) | Error::Key(KeySourceError::Interrupted)
         ) || crate::interrupt::caused(self)
-    }
-
-    /// A likely fix, for the CLI's `hint:` line.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Store(e) => e.hint(),
-            Error::Image { source, .. } => match source.as_ref() {
-                ImageError::Store(e) => e.hint(),
-                _ => None,
-            },
-            Error::Recipient {
-                spec,
-                source: RecipientError::NoScheme,
-            } => Some(format!(
-                "a recipient names its scheme: jwe:{spec} for a public key file, pkcs7:{spec} for an X.509 certificate, pgp:{spec} for an OpenPGP certificate or e-mail address"
-            )),
-            Error::Recipient { source, .. } => source.hint(),
-            Error::UnknownKeyProvider { .. } => Some(PROVIDER_CONFIG_HINT.into()),
-            Error::Key(e) => e.hint(),
-            Error::NoRecipients => Some("name at least one recipient with -r jwe:PUBLIC-KEY-FILE".into()),
-            Error::EncryptedToDockerArchive { .. } => {
-                Some("write the encrypted image to oci:DIR[:REF] or oci-archive:FILE[:REF] instead".into())
-            }
-            Error::NoKeys => Some("name the private key with -k KEY-FILE".into()),
-            Error::RemovedNothing { .. } => Some(
-                "`layercrypt inspect` lists each layer's recipients; remove by the recipient string used with -r, an OpenPGP key id or fingerprint, a JWE kid, or pkcs7:CERT".into(),
-            ),
-            Error::Layer { source, .. } => match source.as_ref() {
-                LayerError::Unwrap(UnwrapError::NoKeysGiven { .. }) => Some(
-                    "name the private key with -k KEY-FILE (`layercrypt inspect` lists the layer's recipients)".into(),
-                ),
-                LayerError::Unwrap(UnwrapError::NoUsableKeys { schemes, problems })
-                    if schemes.iter().any(|s| s.starts_with("provider."))
-                        && problems.iter().any(|p| p.starts_with("provider.")) =>
-                {
-                    Some(PROVIDER_CONFIG_HINT.into())
-                }
-                LayerError::Unwrap(UnwrapError::NoUsableKeys { .. }) => Some(
-                    "pass a private key of a scheme the layer is encrypted for (see `layercrypt inspect`)".into(),
-                ),
-                LayerError::Unwrap(UnwrapError::NoKeyOpened { .. }) => Some(
-                    "each key's reason is given above; `layercrypt inspect` lists the layer's recipients".into(),
-                ),
-                LayerError::Cipher(CipherError::HmacMismatch) => Some(
-                    "the layer blob was modified or damaged; copy the image again from its source".into(),
-                ),
-                LayerError::Store(e) => e.hint(),
-                LayerError::Rekey(RekeyError::Remove {
-                    reason: RemoveError::Unidentifiable(_) | RemoveError::Unsupported,
-                    ..
-                }) => Some(
-                    "replace every recipient instead: --set RECIPIENT... (with --rotate, so that the removed party's copy of the layer key stops working)".into(),
-                ),
-                LayerError::Rekey(RekeyError::UnhandledScheme { .. }) => Some(
-                    "configure that scheme for this run (OCICRYPT_KEYPROVIDER_CONFIG for a key provider), or add and remove recipients with --add/--remove, which keep it".into(),
-                ),
-                LayerError::Rekey(RekeyError::NoneLeft { .. }) => Some(
-                    "add the new recipients in the same run (--add), or use --set".into(),
-                ),
-                _ => None,
-            },
-            _ => None,
-        }
     }
 }

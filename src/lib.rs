@@ -72,7 +72,6 @@
 #![deny(missing_docs)]
 
 pub mod cipher;
-pub mod cli;
 pub mod digest;
 pub mod engine;
 pub mod error;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::ProgressMode;
-use crate::progress::{BlobProgress, Item, Progress};
+use layercrypt::progress::{BlobProgress, Item, Progress};
 
 /// How long a run under `--progress auto` works before its bars appear.
 const AUTO_DELAY: Duration = Duration::from_millis(800);
@@ -99,7 +99,7 @@ fn style() -> ProgressStyle {
 /// A short label for a bar: `layer 2 linux/amd64`, `copy 0123456789ab` (a blob by the start
 /// of its digest).
 fn label(item: Item<'_>) -> String {
-    let short = |digest: &crate::digest::Digest| {
+    let short = |digest: &layercrypt::digest::Digest| {
         let s = digest.short();
         s.split_once(':')
             .map_or(s.clone(), |(_, hex)| hex.to_string())

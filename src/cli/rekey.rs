@@ -12,9 +12,9 @@ use super::{
     EXIT_ERROR, EXIT_OK, Failure, RekeyArgs, key_ring, parse_ref, print_report, registry,
     run_request, selection,
 };
-use crate::engine::{Report, Request};
-use crate::error::Error;
-use crate::plan::Operation;
+use layercrypt::engine::{Report, Request};
+use layercrypt::error::Error;
+use layercrypt::plan::Operation;
 
 /// Run `rekey`.
 pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
@@ -103,7 +103,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         match outcome {
             // A stop request ends the batch: the images before this one stay re-keyed, this
             // one is as it was, the rest are not started.
-            Err(e) if crate::interrupt::requested() => return Err(e.into()),
+            Err(e) if layercrypt::interrupt::requested() => return Err(e.into()),
             Ok(report) => {
                 if !args.common.json {
                     print_report(&report, &args.common)?;
@@ -112,7 +112,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
             }
             Err(e) => {
                 super::diagnostic("error", &format!("{image}: {e}"));
-                if let Some(hint) = e.hint() {
+                if let Some(hint) = super::hint::hint(&e) {
                     super::diagnostic("hint", &hint);
                 }
                 failed.push((image.clone(), e.to_string()));

@@ -2,7 +2,7 @@
 //!
 //! The signals are received on a thread of their own (signal-hook's self-pipe: the handler
 //! only writes a byte, so nothing of ours runs in signal context). The first asks the run to
-//! stop ([`crate::interrupt`]):
+//! stop ([`layercrypt::interrupt`]):
 //!
 //! - while the run has something to clean up (a destination being written, a gpg message on
 //!   disk), it unwinds at its next check: workers stop, temporaries and staging directories
@@ -80,7 +80,7 @@ pub(crate) fn install() -> std::io::Result<()> {
                 match respond(count, child != 0, from_terminal) {
                     Response::Forward => forward(child, signal),
                     Response::Wait => {}
-                    Response::Stop => crate::interrupt::request_or(|| exit_now(signal)),
+                    Response::Stop => layercrypt::interrupt::request_or(|| exit_now(signal)),
                     Response::Exit => exit_now(signal),
                 }
             }
@@ -108,7 +108,7 @@ pub(crate) fn report_interrupted() {
 
 fn report_locked(reported: &mut bool) {
     if !*reported {
-        super::diagnostic("error", &crate::interrupt::Interrupted.to_string());
+        super::diagnostic("error", &layercrypt::interrupt::Interrupted.to_string());
         *reported = true;
     }
 }

@@ -1,5 +1,5 @@
 //! `layercrypt verify`: builds a [`VerifyRequest`] from the arguments, runs the library's
-//! [`verify`](crate::verify::verify), and prints its report: one line per checked layer and a
+//! [`verify`](layercrypt::verify::verify), and prints its report: one line per checked layer and a
 //! summary, or `--json`. The exit status is 0 when every check passed, 1 when one failed.
 
 use std::io::{self, Write};
@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use super::{
     EXIT_CHECK_FAILED, EXIT_OK, Failure, VerifyArgs, key_ring, parse_ref, registry, selection,
 };
-use crate::verify::{Mode, Status, VerifyReport, VerifyRequest, verify_with_progress};
+use layercrypt::verify::{Mode, Status, VerifyReport, VerifyRequest, verify_with_progress};
 
 /// `verify --help` epilogue.
 pub(super) const AFTER_HELP: &str = "\
@@ -54,7 +54,7 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
         .flatten();
     let report = match &bars {
         Some(bars) => verify_with_progress(&request, bars)?,
-        None => verify_with_progress(&request, &crate::progress::Silent)?,
+        None => verify_with_progress(&request, &layercrypt::progress::Silent)?,
     };
     drop(bars);
     if !args.quiet {

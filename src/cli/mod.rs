@@ -8,7 +8,10 @@
 //! quietly.
 
 mod bars;
+mod hint;
 mod man;
+mod rekey;
+mod signals;
 mod verify_cmd;
 
 use std::io::{self, Write};
@@ -17,14 +20,14 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::engine::{self, Event, Outcome, Report, Request};
-use crate::error::Error;
-use crate::image::Platform;
-use crate::inspect::{self, InspectReport};
-use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
-use crate::keywrap::{DescribeContext, Environment, KeyRing, Registry};
-use crate::plan::{LayerSelector, Operation, OperationKind, Selection};
-use crate::store::ImageRef;
+use layercrypt::engine::{self, Event, Outcome, Report, Request};
+use layercrypt::error::Error;
+use layercrypt::image::Platform;
+use layercrypt::inspect::{self, InspectReport};
+use layercrypt::keys::source::{KeyOptions, KeySpec, load_key_ring};
+use layercrypt::keywrap::{DescribeContext, Environment, KeyRing, Registry};
+use layercrypt::plan::{LayerSelector, Operation, OperationKind, Selection};
+use layercrypt::store::ImageRef;
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -491,8 +494,6 @@ impl From<io::Error> for Failure {
     }
 }
 
-mod rekey;
-mod signals;
 use rekey::rekey;
 
 /// Set in the environment of a run that was started again with the PKCS#11 module
@@ -563,7 +564,7 @@ fn report(failure: Failure) -> ExitCode {
         }
         Failure::Lib(e) => {
             diagnostic("error", &e.to_string());
-            if let Some(hint) = e.hint() {
+            if let Some(hint) = hint::hint(&e) {
                 diagnostic("hint", &hint);
             }
             ExitCode::from(EXIT_ERROR)
@@ -582,7 +583,7 @@ fn report(failure: Failure) -> ExitCode {
 /// recipient files ask for variables this process lacks, the run is started again with them
 /// set, and its exit status is returned.
 fn with_module_environment(cli: &Cli) -> Result<Option<ExitCode>, Failure> {
-    use crate::keywrap::pkcs11::{module_environment, unmet_environment};
+    use layercrypt::keywrap::pkcs11::{module_environment, unmet_environment};
     let files: Vec<PathBuf> = match &cli.command {
         Command::Encrypt(args) => args
             .recipients
@@ -641,7 +642,7 @@ fn key_files(args: &KeyArgs) -> Vec<PathBuf> {
         .filter_map(|k| KeySpec::parse(k).ok())
         .collect();
     // Unreadable directories are reported by the normal key loading.
-    crate::keys::source::key_files(&specs, &args.key_dirs).unwrap_or_default()
+    layercrypt::keys::source::key_files(&specs, &args.key_dirs).unwrap_or_default()
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
