@@ -11,7 +11,9 @@ use crate::format::options::OptionsError;
 use crate::image::ImageError;
 use crate::image::LayerRef;
 use crate::keys::source::KeySourceError;
-use crate::keywrap::{RecipientError, RegistryError, RekeyError, UnwrapError, WrapError};
+use crate::keywrap::{
+    RecipientError, RecipientFailure, RegistryError, RekeyError, UnwrapError, WrapError,
+};
 use crate::store::StoreError;
 
 /// Anything that can stop an operation.
@@ -187,5 +189,14 @@ impl Error {
             self,
             Error::Interrupted(_) | Error::Key(KeySourceError::Interrupted)
         ) || crate::interrupt::caused(self)
+    }
+}
+
+impl From<RecipientFailure> for Error {
+    fn from(f: RecipientFailure) -> Error {
+        Error::Recipient {
+            spec: f.spec,
+            source: f.error,
+        }
     }
 }

@@ -5,13 +5,14 @@
 //! # Which type for which job
 //!
 //! - Encrypt, decrypt or re-key images (change their recipients, rotate their layer keys):
-//!   build an [`engine::Request`] (source and destination
-//!   [`store::ImageRef`], a [`plan::Selection`] and a [`plan::Operation`]) and call
-//!   [`engine::run`]. It plans first ([`plan`]: nothing is written if the request cannot be
-//!   satisfied), then streams each selected layer once, in parallel, and commits the new
-//!   `index.json` last.
+//!   build an [`engine::Request`] (source and destination [`store::ImageRef`], a
+//!   [`plan::Selection`] and a [`plan::Operation`]) and call [`engine::run`]. It opens the
+//!   source ([`source`]), plans ([`plan`]: nothing is written if the request cannot be
+//!   satisfied, judged from what the destination declares it can hold,
+//!   [`store::Capabilities`]), then streams each selected layer once, in parallel, and commits
+//!   the new `index.json` last.
 //! - Resolve recipients and pick schemes: [`keywrap::Registry`]; load decryption keys:
-//!   [`keys::source::load_key_ring`].
+//!   [`keywrap::load_key_ring`].
 //! - Show progress while layers stream: implement [`progress::Progress`] and call
 //!   [`engine::run_with_progress`] or [`verify::verify_with_progress`].
 //! - Stop a run from another thread (a signal handler's thread, a deadline): call
@@ -19,11 +20,20 @@
 //!   ([`Error::is_interrupted`]).
 //! - See who can open what: [`inspect::inspect`]. Check that keys open the layers and that
 //!   they are intact, writing nothing: [`verify::verify`].
+//! - Read images yourself: [`source::open`] loads a store's images, [`plan::select`] applies
+//!   `--platform`/`--layer` rules, [`image`] is the graph of manifests and indexes.
 //! - Work with the wire format directly: [`cipher`] (the `AES_256_CTR_HMAC_SHA256` layer
-//!   cipher over `Read`/`Write` or in place), [`format`] (options JSON, annotations, media
-//!   types), [`keywrap`] (key-wrap schemes behind one trait), [`keys`] (key parsing and key
-//!   sources), [`store`] (OCI image layouts behind a store interface), [`image`] (manifests
-//!   and indexes, rewritten without loss).
+//!   cipher over `Read`/`Write` or in place), [`format`] (descriptors, options JSON,
+//!   annotations, media types), [`keywrap`] (key-wrap schemes behind one trait), [`keys`]
+//!   (key-file parsing), [`store`] (image stores behind one interface).
+//!
+//! # Layers
+//!
+//! Modules depend downward only (a test checks there is no cycle): `engine` → `plan`,
+//! `source` → `image` → `store` → `format`, `digest`; `keywrap` → `keys`. The command line is
+//! not part of the library: it lives in the `layercrypt` binary, behind the default `cli`
+//! feature, and embedders that turn default features off compile none of it (clap, progress
+//! bars, signal handling).
 //!
 //! # Example
 //!
@@ -40,7 +50,7 @@
 //! let registry = Registry::new(&Environment::from_process(None))?;
 //! let recipients = registry
 //!     .load_recipients(&["jwe:alice.pub.pem".to_string()])
-//!     .map_err(|f| f.error)?;
+//!     .map_err(layercrypt::Error::from)?;
 //! let request = Request {
 //!     source: ImageRef::parse("oci:app:v1")?,
 //!     destination: Some(ImageRef::parse("oci:app-encrypted:v1")?),

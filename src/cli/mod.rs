@@ -649,13 +649,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Encrypt(args) => {
             let registry = registry(&args.gpg, args.common.quiet)?;
-            let recipients =
-                registry
-                    .load_recipients(&args.recipients)
-                    .map_err(|f| Error::Recipient {
-                        spec: f.spec,
-                        source: f.error,
-                    })?;
+            let recipients = registry
+                .load_recipients(&args.recipients)
+                .map_err(Error::from)?;
             let request = Request {
                 registry,
                 source: parse_ref(&args.source)?,

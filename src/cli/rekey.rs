@@ -43,14 +43,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
     }
 
     let registry = registry(&args.keys.gpg, args.common.quiet)?;
-    let recipients = |specs: &[String]| {
-        registry
-            .load_recipients(specs)
-            .map_err(|f| Error::Recipient {
-                spec: f.spec,
-                source: f.error,
-            })
-    };
+    let recipients = |specs: &[String]| registry.load_recipients(specs).map_err(Error::from);
     let add = recipients(&args.add)?;
     let set = recipients(&args.set)?;
     let remove = args
@@ -58,10 +51,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         .iter()
         .map(|spec| registry.load_matcher(spec))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|f| Error::Recipient {
-            spec: f.spec,
-            source: f.error,
-        })?;
+        .map_err(Error::from)?;
     let keys = key_ring(
         &args.keys,
         &registry,

@@ -17,7 +17,7 @@ use crate::image::Descriptor;
 use crate::keywrap::{Recipient, wrap_for};
 use crate::pipeline;
 use crate::plan::Operation;
-use crate::plan::{Job, JobWork};
+use crate::plan::{Job, JobWork, Plan};
 use crate::progress::Item;
 use crate::store::{BlobSink, StoreError};
 
@@ -34,6 +34,18 @@ pub(super) struct JobOutput {
 }
 
 impl Execution<'_> {
+    /// Run every job of `plan`, in parallel on the current pool; the outputs come in job
+    /// order.
+    pub(super) fn run_jobs(&self, plan: &Plan) -> Result<Vec<JobOutput>, Error> {
+        // Declared sizes, which a hostile descriptor may set to anything: add without overflow.
+        let streamed = plan.jobs.iter().filter(|j| j.work.streams_data());
+        self.progress.expect(
+            streamed.clone().count(),
+            streamed.map(|j| j.source.size).fold(0, u64::saturating_add),
+        );
+        plan.jobs.par_iter().map(|job| self.run_job(job)).collect()
+    }
+
     /// Tell the user now, and keep the warning for the report.
     pub(super) fn warn(&self, message: String) {
         (self.events)(Event::Warning(message.clone()));
@@ -43,7 +55,7 @@ impl Execution<'_> {
             .push(message);
     }
 
-    pub(super) fn run_job(&self, job: &Job) -> Result<JobOutput, Error> {
+    fn run_job(&self, job: &Job) -> Result<JobOutput, Error> {
         let layer_err = |source| Error::layer(&job.at, source);
         match (&job.work, self.operation) {
             (JobWork::Encrypt { media_type }, Operation::Encrypt { recipients }) => {

@@ -15,16 +15,13 @@
 
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use crate::digest::Digest;
 use crate::error::Error;
-use crate::image::{TopIndex, reachable};
 use crate::keywrap::Registry;
 use crate::plan::{self, Operation, Output, Plan, Selection};
 use crate::progress::{Progress, Silent};
 use crate::source::{self, Source};
-use crate::store::{self, BlobSource, ImageRef, LockMode, Overlay, StoreWriter};
+use crate::store::{self, BlobSource, ImageRef, LockMode, StoreWriter};
 
 mod index;
 mod jobs;
@@ -138,55 +135,13 @@ pub fn run_with_progress(
         progress,
     };
 
-    // Execute: every job's blob, streamed once.
-    let streamed = plan.jobs.iter().filter(|j| j.work.streams_data());
-    progress.expect(
-        streamed.clone().count(),
-        streamed.map(|j| j.source.size).fold(0, u64::saturating_add),
-    );
-    let outputs = pool.install(|| {
-        plan.jobs
-            .par_iter()
-            .map(|job| execution.run_job(job))
-            .collect::<Result<Vec<_>, Error>>()
-    })?;
-
-    // Rewrite: each image's graph, bottom-up.
-    let mut report = Report {
-        operation: plan.operation,
-        source: source_name,
-        destination: target.output.name.clone(),
-        dry_run: false,
-        images: Vec::new(),
-        removed_blobs: Vec::new(),
-        warnings: plan.warnings.clone(),
-    };
-    let mut needed = Vec::new();
-    let mut entries = Vec::new();
-    for image_plan in &plan.images {
-        let (mut entry, image_report) =
-            execution.rewrite_image(image_plan, &outputs, &mut needed)?;
-        if !target.output.capabilities.multi_platform {
-            entry = rewrite::single_manifest_entry(image_plan, &image_report, &entry)?;
-        }
-        entries.push((image_plan.image.position, entry));
-        report.images.push(image_report);
-    }
+    // Execute: every job's blob, streamed once; then rewrite each image's graph, bottom-up,
+    // and copy what the destination lacks.
+    let outputs = pool.install(|| execution.run_jobs(&plan))?;
+    let mut report = report::Report::for_run(&plan, source_name, &target.output.name);
+    let rewritten = execution.rewrite_images(&plan, &outputs, &mut report, &target.output)?;
     if target.elsewhere.is_some() {
-        if !target.output.capabilities.multi_platform {
-            // Only the chosen platform goes to an output that holds one: copy just what it
-            // uses.
-            let overlay = Overlay {
-                top: writer.as_ref(),
-                bottom: store.as_ref(),
-            };
-            let chosen_entries: Vec<_> = entries.iter().map(|(_, e)| e.clone()).collect();
-            let chosen = TopIndex::parse(&top.to_bytes_with(&chosen_entries))
-                .map_err(crate::image::ImageError::from)
-                .and_then(|index| reachable(&overlay, &index))
-                .map_err(|e| Error::image(store.name(), e))?;
-            needed.retain(|d| chosen.contains(&d.digest));
-        }
+        let needed = rewritten.needed_by_output(&target.output, &execution, &top)?;
         pool.install(|| execution.copy_missing(&needed))?;
     }
 
@@ -199,7 +154,7 @@ pub fn run_with_progress(
         None => index::Placement::Replace,
         Some(_) => index::Placement::Merge(target.output.reference.as_deref()),
     };
-    let new = index::compose(&base, entries, placement, writer.name())?;
+    let new = index::compose(&base, rewritten.entries, placement, writer.name())?;
     if request.destination.is_some() {
         for (image, reference) in report.images.iter_mut().zip(&new.references) {
             image.reference = reference.clone();

@@ -27,6 +27,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a run of `plan` about to execute, with no image reported yet.
+    pub(super) fn for_run(plan: &Plan, source: String, destination: &str) -> Report {
+        Report {
+            operation: plan.operation,
+            source,
+            destination: destination.to_string(),
+            dry_run: false,
+            images: Vec::new(),
+            removed_blobs: Vec::new(),
+            warnings: plan.warnings.clone(),
+        }
+    }
+
     /// Number of layers encrypted or decrypted (counting each manifest's use).
     pub fn changed_layers(&self) -> usize {
         self.images

@@ -11,19 +11,76 @@ use crate::format::{
     DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ENC_ANNOTATION_PREFIX, OCI_CONFIG,
     OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION,
 };
-use crate::image::{Descriptor, ImageError, Node};
-use crate::plan::{self, ImagePlan, LayerAction, Operation};
-use crate::store::StoreError;
+use crate::image::{Descriptor, ImageError, Node, TopIndex, reachable};
+use crate::plan::{self, ImagePlan, LayerAction, Operation, Output, Plan};
+use crate::store::{Overlay, StoreError};
 
 use super::Execution;
 use super::jobs::JobOutput;
-use super::report::{Change, ImageReport, LayerReport, ManifestReport, action_name};
+use super::report::{Change, ImageReport, LayerReport, ManifestReport, Report, action_name};
+
+/// The images of a plan after rewriting.
+pub(super) struct Rewritten {
+    /// Each image's new index entry, with its position in the source index.
+    pub entries: Vec<(usize, Descriptor)>,
+    /// Every blob the new images use, as its descriptor names it.
+    needed: Vec<Descriptor>,
+}
+
+impl Rewritten {
+    /// The blobs an output other than the source must hold: all those the new images use, or,
+    /// for an output that holds one manifest per image, those its chosen manifests reach.
+    pub(super) fn needed_by_output(
+        &self,
+        output: &Output,
+        execution: &Execution<'_>,
+        source_top: &TopIndex,
+    ) -> Result<Vec<Descriptor>, Error> {
+        let mut needed = self.needed.clone();
+        if !output.capabilities.multi_platform {
+            let overlay = Overlay {
+                top: execution.dest,
+                bottom: execution.source,
+            };
+            let entries: Vec<Descriptor> = self.entries.iter().map(|(_, e)| e.clone()).collect();
+            let chosen = TopIndex::parse(&source_top.to_bytes_with(&entries))
+                .map_err(ImageError::from)
+                .and_then(|index| reachable(&overlay, &index))
+                .map_err(|e| Error::image(execution.source.name(), e))?;
+            needed.retain(|d| chosen.contains(&d.digest));
+        }
+        Ok(needed)
+    }
+}
 
 impl Execution<'_> {
+    /// Rewrite every image of `plan` with the job `outputs`, adding each image's report to
+    /// `report`. An output that holds one manifest per image gets that manifest as the
+    /// image's entry.
+    pub(super) fn rewrite_images(
+        &self,
+        plan: &Plan,
+        outputs: &[JobOutput],
+        report: &mut Report,
+        output: &Output,
+    ) -> Result<Rewritten, Error> {
+        let mut needed = Vec::new();
+        let mut entries = Vec::with_capacity(plan.images.len());
+        for image in &plan.images {
+            let (mut entry, image_report) = self.rewrite_image(image, outputs, &mut needed)?;
+            if !output.capabilities.multi_platform {
+                entry = single_manifest_entry(image, &image_report, &entry)?;
+            }
+            entries.push((image.image.position, entry));
+            report.images.push(image_report);
+        }
+        Ok(Rewritten { entries, needed })
+    }
+
     /// Rewrite one image's graph with the job outputs. Returns the new top-level descriptor
     /// and the image's report; adds to `needed` every descriptor whose blob the destination
     /// must hold.
-    pub(super) fn rewrite_image(
+    fn rewrite_image(
         &self,
         image: &ImagePlan,
         outputs: &[JobOutput],
@@ -240,7 +297,7 @@ pub(super) fn apply_output(desc: &mut Descriptor, output: &JobOutput) {
 /// The index entry of an image written to an output that holds one manifest per image: its
 /// one selected manifest (the plan made sure there is exactly one), named like the image's
 /// entry.
-pub(super) fn single_manifest_entry(
+fn single_manifest_entry(
     image: &ImagePlan,
     report: &ImageReport,
     entry: &Descriptor,
