@@ -12,7 +12,7 @@ mod hint;
 mod man;
 mod rekey;
 mod signals;
-mod verify_cmd;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -189,7 +189,7 @@ Examples:
   layercrypt inspect --json oci:app-enc | jq '.images[].manifests[].layers[].recipients'")]
     Inspect(InspectArgs),
     /// Check that the selected layers open with the given keys (and, with --full, are intact).
-    #[command(after_help = verify_cmd::AFTER_HELP)]
+    #[command(after_help = verify::AFTER_HELP)]
     Verify(VerifyArgs),
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -712,7 +712,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
-        Command::Verify(args) => verify_cmd::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             use clap_complete::{Shell as S, generate};
