@@ -21,8 +21,8 @@ use crate::engine::{self, Event, Outcome, Report, Request};
 use crate::error::Error;
 use crate::image::Platform;
 use crate::inspect::{self, InspectReport};
-use crate::keys::source::{KeyOptions, KeySpec, load_key_ring};
 use crate::keywrap::{DescribeContext, Environment, KeyRing, Registry};
+use crate::keywrap::{KeyOptions, KeySpec, load_key_ring};
 use crate::plan::{LayerSelector, Operation, Selection};
 use crate::store::ImageRef;
 
@@ -641,7 +641,7 @@ fn key_files(args: &KeyArgs) -> Vec<PathBuf> {
         .filter_map(|k| KeySpec::parse(k).ok())
         .collect();
     // Unreadable directories are reported by the normal key loading.
-    crate::keys::source::key_files(&specs, &args.key_dirs).unwrap_or_default()
+    crate::keywrap::key_files(&specs, &args.key_dirs).unwrap_or_default()
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {

@@ -6,7 +6,7 @@ use crate::cipher::CipherError;
 use crate::format::json::JsonError;
 use crate::format::options::OptionsError;
 use crate::image::ImageError;
-use crate::keys::source::KeySourceError;
+use crate::keywrap::KeySourceError;
 use crate::keywrap::{
     RecipientError, RegistryError, RekeyError, RemoveError, UnwrapError, WrapError,
 };

@@ -11,7 +11,7 @@
 //!   satisfied), then streams each selected layer once, in parallel, and commits the new
 //!   `index.json` last.
 //! - Resolve recipients and pick schemes: [`keywrap::Registry`]; load decryption keys:
-//!   [`keys::source::load_key_ring`].
+//!   [`keywrap::load_key_ring`].
 //! - Show progress while layers stream: implement [`progress::Progress`] and call
 //!   [`engine::run_with_progress`] or [`verify::verify_with_progress`].
 //! - Stop a run from another thread (a signal handler's thread, a deadline): call

@@ -13,6 +13,7 @@
 //! returned in zeroizing buffers; nothing here logs key material.
 
 pub mod jwe;
+pub mod keyring;
 #[cfg(feature = "pgp")]
 pub mod pgp;
 pub mod pkcs11;
@@ -26,8 +27,12 @@ use zeroize::Zeroizing;
 
 use crate::format::json::JsonObject;
 use crate::format::{Envelope, EnvelopeError, keys_annotation, scheme_of_annotation};
-use crate::keys::source::PassphraseSource;
-use crate::keys::{Certificate, KeyError, PrivateKey, PublicKey};
+use crate::keys::{Certificate, KeyError, PublicKey};
+
+pub use keyring::{
+    KeyOptions, KeyRing, KeySourceError, KeySpec, LoadedKeys, NamedCertificate, NamedKey,
+    ProviderKey, key_files, load_key_ring, load_private_key,
+};
 
 /// What the schemes need from the environment: where GnuPG keeps its keys, where the
 /// key-provider and PKCS#11 configurations are.
@@ -585,78 +590,6 @@ impl RecipientError {
     }
 }
 
-/// A private key and where it came from.
-#[derive(Debug)]
-pub struct NamedKey {
-    /// Its source, for messages (a file path).
-    pub source: String,
-    /// The key.
-    pub key: PrivateKey,
-}
-
-/// A certificate and where it came from.
-#[derive(Debug)]
-pub struct NamedCertificate {
-    /// Its source, for messages (a file path).
-    pub source: String,
-    /// The certificate.
-    pub certificate: Certificate,
-}
-
-/// A key provider named with `-k provider:NAME[:ARGS]`. Its arguments may be secrets (a
-/// token, a password), so `Debug` does not show them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProviderKey {
-    /// The provider name.
-    pub name: String,
-    /// Its arguments, if any.
-    pub args: Option<String>,
-}
-
-impl fmt::Debug for ProviderKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderKey")
-            .field("name", &self.name)
-            .field("args", &self.args.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// The keys available for unwrapping, by kind.
-#[derive(Debug, Default)]
-pub struct KeyRing {
-    /// Private keys usable by JWE and PKCS#7.
-    pub private_keys: Vec<NamedKey>,
-    /// Certificates that locate PKCS#7 entries.
-    pub certificates: Vec<NamedCertificate>,
-    /// OpenPGP secret keyrings (exported, binary or armored).
-    #[cfg(feature = "pgp")]
-    pub pgp_keyrings: Vec<pgp::SecretKeyring>,
-    /// PKCS#11 key files (ocicrypt YAML).
-    pub pkcs11_keys: Vec<pkcs11::Pkcs11Key>,
-    /// Key providers named explicitly, with their arguments.
-    pub providers: Vec<ProviderKey>,
-    /// Ask GnuPG (its home and agent) for OpenPGP keys; set when no key was given at all, as
-    /// ocicrypt's tools do.
-    pub use_gpg: bool,
-    /// Passphrase for OpenPGP secret keys that `gpg` asks for, when one was given.
-    pub gpg_passphrase: Option<PassphraseSource>,
-}
-
-impl KeyRing {
-    /// Whether the ring holds no keys at all (providers and gpg do not count).
-    pub fn is_empty(&self) -> bool {
-        #[cfg(feature = "pgp")]
-        let pgp = self.pgp_keyrings.is_empty();
-        #[cfg(not(feature = "pgp"))]
-        let pgp = true;
-        self.private_keys.is_empty()
-            && self.certificates.is_empty()
-            && pgp
-            && self.pkcs11_keys.is_empty()
-    }
-}
-
 /// The wrapped-key annotations of a layer, parsed: scheme id → envelope (or why it is unusable).
 fn scheme_envelopes(
     registry: &Registry,
@@ -1034,16 +967,6 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn provider_arguments_are_not_printed() {
-        let k = ProviderKey {
-            name: "kbs".into(),
-            args: Some("token=hunter2".into()),
-        };
-        let text = format!("{k:?}");
-        assert!(text.contains("kbs") && !text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::message::{self, Message, PayloadError};
 use super::packet::{self, partial_frame, tag};
 use super::recipients::{self, Query};
 use super::*;
-use crate::keys::source::PassphraseSource;
+use crate::keys::passphrase::PassphraseSource;
 
 const OPTIONS: &[u8] = br#"{"symkey":"c2VjcmV0LWxheWVyLWtleS0zMi1ieXRlcy0wMDAwMDA=","digest":"sha256:b067c907109e78ffa09de76598215d5d34853c773b14f2cdecd49a920712a3bc","cipheroptions":{"nonce":"J6Y0d7XPI0PRs4sZ6+o3Pg=="}}"#;
 
