@@ -71,6 +71,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod asn1;
 pub mod cipher;
 pub mod cli;
 pub mod digest;

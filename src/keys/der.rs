@@ -4,20 +4,16 @@
 //! PKCS#8 files whose PBKDF2 iteration count would keep OpenSSL busy for
 //! hours.
 //!
-//! It must never panic on truncated or hostile DER: every length is checked
-//! against the bytes that remain before it is used.
+//! Elements are read with the crate's one TLV reader, [`crate::asn1`], in its
+//! strict DER form. This module must never panic on truncated or hostile DER:
+//! every length is checked against the bytes that remain before it is used.
 
 use openssl::ec::EcKey;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::rsa::Rsa;
 
 use super::{EXPECT_PRIVATE, EXPECT_PUBLIC, FileKind, KeyError};
-
-pub(super) const DER_SEQUENCE: u8 = 0x30;
-const DER_INTEGER: u8 = 0x02;
-const DER_BIT_STRING: u8 = 0x03;
-const DER_OCTET_STRING: u8 = 0x04;
-const DER_OID: u8 = 0x06;
+use crate::asn1::{der_element, tag};
 
 /// The structures a DER key file can hold, told apart by the tags of the
 /// outer SEQUENCE's first elements. This lets us say "this is a private key"
@@ -42,34 +38,8 @@ pub(super) enum DerShape {
     Unknown,
 }
 
-/// Read one DER TLV: (tag, contents, rest). `None` on truncation or on
-/// encodings key files never use (high tag numbers, indefinite length).
-fn der_tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
 pub(super) fn der_shape(der: &[u8]) -> DerShape {
-    let Some((DER_SEQUENCE, contents, trailing)) = der_tlv(der) else {
+    let Some((tag::SEQUENCE, contents, trailing)) = der_element(der) else {
         return DerShape::Unknown;
     };
     if !trailing.is_empty() {
@@ -79,22 +49,24 @@ pub(super) fn der_shape(der: &[u8]) -> DerShape {
     let mut elems: Vec<(u8, &[u8])> = Vec::new();
     let mut rest = contents;
     while !rest.is_empty() && elems.len() < 10 {
-        let Some((tag, inner, next)) = der_tlv(rest) else {
+        let Some((tag, inner, next)) = der_element(rest) else {
             return DerShape::Unknown;
         };
         elems.push((tag, inner));
         rest = next;
     }
     let tags: Vec<u8> = elems.iter().map(|(t, _)| *t).collect();
-    let starts_with_oid = |inner: &[u8]| matches!(der_tlv(inner), Some((DER_OID, _, _)));
+    let starts_with_oid = |inner: &[u8]| matches!(der_element(inner), Some((tag::OID, _, _)));
     match tags.as_slice() {
-        [DER_SEQUENCE, DER_BIT_STRING] if starts_with_oid(elems[0].1) => DerShape::Spki,
-        [DER_SEQUENCE, DER_OCTET_STRING] if starts_with_oid(elems[0].1) => DerShape::EncryptedPkcs8,
-        [DER_INTEGER, DER_INTEGER] => DerShape::Pkcs1Public,
-        [DER_INTEGER, DER_SEQUENCE, DER_OCTET_STRING, ..] => DerShape::Pkcs8,
-        [DER_INTEGER, DER_OCTET_STRING, ..] => DerShape::Sec1,
-        [DER_INTEGER, DER_INTEGER, DER_INTEGER, ..] if tags.len() >= 9 => DerShape::Pkcs1Private,
-        [DER_SEQUENCE, DER_SEQUENCE, DER_BIT_STRING] => DerShape::Certificate,
+        [tag::SEQUENCE, tag::BIT_STRING] if starts_with_oid(elems[0].1) => DerShape::Spki,
+        [tag::SEQUENCE, tag::OCTET_STRING] if starts_with_oid(elems[0].1) => {
+            DerShape::EncryptedPkcs8
+        }
+        [tag::INTEGER, tag::INTEGER] => DerShape::Pkcs1Public,
+        [tag::INTEGER, tag::SEQUENCE, tag::OCTET_STRING, ..] => DerShape::Pkcs8,
+        [tag::INTEGER, tag::OCTET_STRING, ..] => DerShape::Sec1,
+        [tag::INTEGER, tag::INTEGER, tag::INTEGER, ..] if tags.len() >= 9 => DerShape::Pkcs1Private,
+        [tag::SEQUENCE, tag::SEQUENCE, tag::BIT_STRING] => DerShape::Certificate,
         _ => DerShape::Unknown,
     }
 }
@@ -200,25 +172,25 @@ pub(super) fn pbkdf2_iterations(der: &[u8]) -> Option<u64> {
     // 1.2.840.113549.1.5.13 and 1.2.840.113549.1.5.12
     const PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
     const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c];
-    let (_, outer, _) = der_tlv(der)?;
-    let (_, algorithm, _) = der_tlv(outer)?;
-    let (DER_OID, oid, params) = der_tlv(algorithm)? else {
+    let (_, outer, _) = der_element(der)?;
+    let (_, algorithm, _) = der_element(outer)?;
+    let (tag::OID, oid, params) = der_element(algorithm)? else {
         return None;
     };
     if oid != PBES2 {
         return None;
     }
-    let (_, pbes2_params, _) = der_tlv(params)?;
-    let (_, kdf, _) = der_tlv(pbes2_params)?;
-    let (DER_OID, oid, kdf_params) = der_tlv(kdf)? else {
+    let (_, pbes2_params, _) = der_element(params)?;
+    let (_, kdf, _) = der_element(pbes2_params)?;
+    let (tag::OID, oid, kdf_params) = der_element(kdf)? else {
         return None;
     };
     if oid != PBKDF2 {
         return None;
     }
-    let (_, pbkdf2_params, _) = der_tlv(kdf_params)?;
-    let (_, _salt, rest) = der_tlv(pbkdf2_params)?;
-    let (DER_INTEGER, count, _) = der_tlv(rest)? else {
+    let (_, pbkdf2_params, _) = der_element(kdf_params)?;
+    let (_, _salt, rest) = der_element(pbkdf2_params)?;
+    let (tag::INTEGER, count, _) = der_element(rest)? else {
         return None;
     };
     // More than 8 significant bytes is more than any cap we would set.

@@ -8,9 +8,10 @@
 
 use std::fmt;
 
-use super::der::{DER_SEQUENCE, DerShape, der_shape};
+use super::der::{DerShape, der_shape};
 use super::jwk::RawJwk;
 use super::pem::{PemBlock, first_pem_block};
+use crate::asn1::tag;
 
 /// What a file looks like, judged from its first bytes and PEM label, so an
 /// error can say "this is a private key, expected a public key".
@@ -176,7 +177,7 @@ fn kind_from_der(der: &[u8]) -> FileKind {
 /// parsers; binary data starting with 0x30 stays DER, so a truncated DER
 /// file is reported as such.
 pub(super) fn looks_like_der(data: &[u8]) -> bool {
-    data.first() == Some(&DER_SEQUENCE)
+    data.first() == Some(&tag::SEQUENCE)
         && (der_shape(data) != DerShape::Unknown || std::str::from_utf8(data).is_err())
 }
 
@@ -187,7 +188,7 @@ pub(super) fn looks_like_der(data: &[u8]) -> bool {
 /// them would corrupt the key.
 pub(super) fn trim(data: &[u8]) -> &[u8] {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    if data.first() == Some(&DER_SEQUENCE) && der_shape(data) != DerShape::Unknown {
+    if data.first() == Some(&tag::SEQUENCE) && der_shape(data) != DerShape::Unknown {
         return data;
     }
     data.trim_ascii()

@@ -1,10 +1,11 @@
 //! Unit tests of key parsing: every accepted form of every key type, the
 //! errors that name what a file is, and hostile inputs that must not panic.
 
-use super::der::{DER_SEQUENCE, pbkdf2_iterations};
+use super::der::pbkdf2_iterations;
 use super::jwk::ec_coordinates;
 use super::pem::first_pem_block;
 use super::*;
+use crate::asn1::tag;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use openssl::bn::BigNumContext;
@@ -639,7 +640,7 @@ fn truncated_der_and_pem_never_panic() {
             let _ = PublicKey::from_bytes(cut);
             let private = PrivateKey::from_bytes(cut, Some(b"pw"));
             // A shorter DER must never silently parse as a key.
-            if input[0] == DER_SEQUENCE {
+            if input[0] == tag::SEQUENCE {
                 assert!(private.is_err(), "prefix of length {len} parsed");
             }
         }
