@@ -86,6 +86,8 @@ pub mod keywrap;
 pub mod plan;
 pub mod progress;
 pub mod store;
+#[cfg(test)]
+mod testutil;
 pub mod verify;
 
 pub use error::Error;

@@ -6,6 +6,7 @@ use super::jwk::ec_coordinates;
 use super::pem::first_pem_block;
 use super::*;
 use crate::asn1::tag;
+use crate::testutil::XorShift;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use openssl::bn::BigNumContext;
@@ -649,14 +650,7 @@ fn truncated_der_and_pem_never_panic() {
 
 #[test]
 fn random_garbage_never_panics() {
-    // A small deterministic xorshift generator: no extra dependency.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
     let seeds: Vec<Vec<u8>> = vec![
         PKey::from_rsa(rsa2048().clone())
             .unwrap()
@@ -667,18 +661,14 @@ fn random_garbage_never_panics() {
         fixture("certificate.crt.pem"),
     ];
     for _ in 0..1500 {
-        let seed = &seeds[(next() % seeds.len() as u64) as usize];
-        let mut data = seed.clone();
-        for _ in 0..(next() % 8 + 1) {
-            let i = (next() % data.len() as u64) as usize;
-            data[i] = next() as u8;
-        }
+        let mut data = rng.pick(&seeds).clone();
+        rng.mutate(&mut data, 8, None);
         let _ = sniff(&data);
         let _ = PublicKey::from_bytes(&data);
         let _ = PrivateKey::from_bytes(&data, Some(b"secret"));
     }
     for len in 0..64 {
-        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let data = rng.bytes(len);
         let _ = sniff(&data);
         let _ = PublicKey::from_bytes(&data);
         let _ = PrivateKey::from_bytes(&data, None);

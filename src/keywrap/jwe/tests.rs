@@ -7,6 +7,7 @@ use crate::keys::{B64URL_LENIENT, PrivateKey};
 use crate::keywrap::{
     KeyWrapper, MatchTarget, Recipient, RecipientKind, RecipientMatcher, Removal, RemoveError,
 };
+use crate::testutil::XorShift;
 use base64::Engine as _;
 use josekit::jwe::alg::rsaes::RsaesJweAlgorithm;
 use openssl::bn::BigNum;
@@ -601,13 +602,7 @@ fn tampered_content_is_reported_as_such() {
 
 #[test]
 fn garbage_and_mutations_never_panic() {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
     let all = keys();
     let seeds = [
         wrap(&[all[1].public_key()], OPTIONS).unwrap(),
@@ -615,21 +610,16 @@ fn garbage_and_mutations_never_panic() {
         fixture("skopeo193-small-multi.jwe.json"),
     ];
     for round in 0..600 {
-        let seed = &seeds[round % seeds.len()];
-        let mut data = seed.clone();
-        for _ in 0..(next() % 4 + 1) {
-            let i = (next() % data.len() as u64) as usize;
-            let alphabet = b"{}[]\",:.AZaz09_-=\x00\xff";
-            data[i] = alphabet[(next() % alphabet.len() as u64) as usize];
-        }
-        if next() % 4 == 0 {
-            data.truncate((next() % data.len() as u64) as usize);
+        let mut data = seeds[round % seeds.len()].clone();
+        rng.mutate(&mut data, 4, Some(b"{}[]\",:.AZaz09_-=\x00\xff"));
+        if rng.below(4) == 0 {
+            data.truncate(rng.below(data.len()));
         }
         let _ = describe(&data);
         let _ = unwrap(&data, &all[..3]);
     }
     for len in 0..40 {
-        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let data = rng.bytes(len);
         let _ = describe(&data);
         let _ = unwrap(&data, &all[..1]);
     }
