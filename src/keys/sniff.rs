@@ -69,7 +69,7 @@ impl fmt::Display for FileKind {
 }
 
 /// Say what a file looks like, without parsing it fully. Used to build
-/// [`KeyError::WrongKind`] and by callers that sort key files by type.
+/// [`KeyError::WrongKind`](super::KeyError::WrongKind) and by callers that sort key files by type.
 pub fn sniff(data: &[u8]) -> FileKind {
     let data = trim(data);
     let Some(&first) = data.first() else {

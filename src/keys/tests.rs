@@ -1,5 +1,7 @@
 //! Unit tests of key parsing: every accepted form of every key type, the
 //! errors that name what a file is, and hostile inputs that must not panic.
+//! They must never need more than the fixtures under `testdata/jwe/` and
+//! OpenSSL (no network, no gpg, no HSM).
 
 use super::der::pbkdf2_iterations;
 use super::jwk::ec_coordinates;

@@ -33,7 +33,7 @@ pub enum MatchTarget {
     Provider(String),
 }
 
-/// What [`KeyWrapper::remove`] did to a blob.
+/// What [`KeyWrapper::remove`](super::KeyWrapper::remove) did to a blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Removal {
     /// Nothing in the blob is the named recipient.
@@ -149,7 +149,7 @@ impl EditedKeys {
 }
 
 /// Remove the recipients `matchers` name from a layer's wrapped keys, scheme by scheme
-/// ([`KeyWrapper::remove`]); annotations of schemes this registry lacks are kept untouched
+/// ([`KeyWrapper::remove`](super::KeyWrapper::remove)); annotations of schemes this registry lacks are kept untouched
 /// unless a `provider:NAME` matcher names them. The result may hold no annotation at all:
 /// the caller decides whether recipients added in the same run make up for that.
 pub fn remove_from_layer(

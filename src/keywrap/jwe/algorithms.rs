@@ -140,7 +140,7 @@ impl ContentAlg {
 // Writing
 
 /// A josekit encrypter for one recipient, with its algorithm and kid chosen
-/// as described at [`wrap`].
+/// as described at [`wrap`](super::wrap).
 pub(super) fn encrypter_for(key: &PublicKey) -> Result<Box<dyn JweEncrypter>, JweError> {
     let kid = key
         .jwk_kid()

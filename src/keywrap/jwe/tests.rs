@@ -1,6 +1,7 @@
 //! Unit tests of the JWE scheme: the shapes ocicrypt writes, every serialization and
 //! algorithm it reads, skopeo samples, refusals that say why, hostile inputs, and removing
-//! recipients through the `KeyWrapper` adapter.
+//! recipients through the `KeyWrapper` adapter. They must never need more than the fixtures
+//! under `testdata/jwe/` and OpenSSL (no network, no gpg, no HSM).
 
 use super::*;
 use crate::keys::{B64URL_LENIENT, PrivateKey};
