@@ -10,7 +10,7 @@ use crate::format::json::JsonError;
 use crate::format::options::OptionsError;
 use crate::image::ImageError;
 use crate::image::LayerRef;
-use crate::keys::source::KeySourceError;
+use crate::keywrap::KeySourceError;
 use crate::keywrap::{
     RecipientError, RecipientFailure, RegistryError, RekeyError, UnwrapError, WrapError,
 };

@@ -81,6 +81,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod asn1;
 pub mod cipher;
 pub mod digest;
 pub mod engine;
@@ -96,6 +97,8 @@ pub mod plan;
 pub mod progress;
 pub mod source;
 pub mod store;
+#[cfg(test)]
+mod testutil;
 pub mod verify;
 
 pub use error::Error;

@@ -24,8 +24,8 @@ use layercrypt::engine::{self, Event, Outcome, Report, Request};
 use layercrypt::error::Error;
 use layercrypt::image::Platform;
 use layercrypt::inspect::{self, InspectReport};
-use layercrypt::keys::source::{KeyOptions, KeySpec, load_key_ring};
 use layercrypt::keywrap::{DescribeContext, Environment, KeyRing, Registry};
+use layercrypt::keywrap::{KeyOptions, KeySpec, load_key_ring};
 use layercrypt::plan::{LayerSelector, Operation, OperationKind, Selection};
 use layercrypt::store::ImageRef;
 
@@ -642,7 +642,7 @@ fn key_files(args: &KeyArgs) -> Vec<PathBuf> {
         .filter_map(|k| KeySpec::parse(k).ok())
         .collect();
     // Unreadable directories are reported by the normal key loading.
-    layercrypt::keys::source::key_files(&specs, &args.key_dirs).unwrap_or_default()
+    layercrypt::keywrap::key_files(&specs, &args.key_dirs).unwrap_or_default()
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {

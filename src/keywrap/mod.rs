@@ -2,32 +2,51 @@
 //! keys.
 //!
 //! Each scheme is one module behind the [`KeyWrapper`] trait: resolve its recipients, wrap for
-//! them, unwrap with the keys it can use, and describe a wrapped blob for `inspect`. The
-//! [`Registry`] holds the schemes of a run: `jwe`, `pgp` (cargo feature `pgp`), `pkcs7`,
-//! `pkcs11`, and one `provider.NAME` per configured key provider. Adding a scheme means one
-//! module and one line in [`Registry::new`].
+//! them, unwrap with the keys it can use, remove recipients from a wrapped blob, and describe
+//! one for `inspect`. The [`Registry`] holds the schemes of a run: `jwe`, `pgp` (cargo feature
+//! `pgp`), `pkcs7`, `pkcs11`, and one `provider.NAME` per configured key provider.
 //!
-//! Unwrapping follows ocicrypt, but does not give up early: every scheme annotation on the
-//! layer, every comma-separated entry and every key is tried before reporting failure, and the
-//! failure names each key tried and why it did not open the layer. Unwrapped options are
-//! returned in zeroizing buffers; nothing here logs key material.
+//! Adding a scheme touches more than its module and a line in [`Registry::new`]: its
+//! recipients are a [`RecipientKind`] variant, its keys a [`KeyRing`] field, and the key-file
+//! loader (`keyring`, with [`FileKind`](crate::keys::FileKind) for a new kind of file) must
+//! send its key files there. For the closed set of five schemes ocicrypt defines, an enum the
+//! compiler checks is an acceptable price for not passing keys and recipients around as
+//! `dyn Any`.
+//!
+//! Around the trait: `keyring` (the keys of a run and their loader), `unwrap` (recovering a
+//! layer's options, trying every scheme, entry and key), `edit` (removing and adding
+//! recipients without the keys, for re-keying) and `describe` (who a layer is for). Their
+//! items are re-exported here. Unwrapped options are returned in zeroizing buffers; nothing
+//! here logs key material.
 
+mod describe;
+mod edit;
 pub mod jwe;
+mod keyring;
 #[cfg(feature = "pgp")]
 pub mod pgp;
 pub mod pkcs11;
 pub mod pkcs7;
 pub mod provider;
+mod unwrap;
 
 use std::fmt;
 use std::path::PathBuf;
 
-use zeroize::Zeroizing;
-
 use crate::format::json::JsonObject;
 use crate::format::{Envelope, EnvelopeError, keys_annotation, scheme_of_annotation};
-use crate::keys::source::PassphraseSource;
-use crate::keys::{Certificate, KeyError, PrivateKey, PublicKey};
+use crate::keys::{KeyError, PublicKey};
+
+pub use describe::{DescribeContext, RecipientInfo, describe_layer};
+pub use edit::{
+    EditedKeys, MatchTarget, RecipientMatcher, RekeyError, Removal, RemoveError,
+    check_all_schemes_handled, has_recipient, remove_from_layer,
+};
+pub use keyring::{
+    KeyOptions, KeyRing, KeySourceError, KeySpec, LoadedKeys, NamedCertificate, NamedKey,
+    ProviderKey, key_files, load_key_ring, load_private_key,
+};
+pub use unwrap::{Attempt, UnwrapError, UnwrapFailure, Unwrapped, unwrap_layer};
 
 /// What the schemes need from the environment: where GnuPG keeps its keys, where the
 /// key-provider and PKCS#11 configurations are.
@@ -100,61 +119,6 @@ pub trait KeyWrapper: Send + Sync {
             _ => Ok(Removal::Unchanged),
         }
     }
-}
-
-/// What `--remove` names: recipients resolved as for `-r`, a bare key id, or a key provider.
-#[derive(Clone, Debug)]
-pub struct RecipientMatcher {
-    /// The string as the user wrote it, for messages.
-    pub spec: String,
-    /// What it names.
-    pub target: MatchTarget,
-}
-
-/// The recipients a [`RecipientMatcher`] names.
-#[derive(Clone, Debug)]
-pub enum MatchTarget {
-    /// Recipients resolved from a recipient string (`jwe:FILE`, `pgp:EMAIL`, `pkcs7:CERT`, …);
-    /// an OpenPGP name may resolve to several certificates.
-    Recipients(Vec<Recipient>),
-    /// A bare identifier: a JWE `kid`, an OpenPGP key id or fingerprint (hex, `0x` optional),
-    /// a PKCS#7 subject key identifier (hex).
-    KeyId(String),
-    /// `provider:NAME`: every wrapped key of that provider (its blobs are opaque).
-    Provider(String),
-}
-
-/// What [`KeyWrapper::remove`] did to a blob.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Removal {
-    /// Nothing in the blob is the named recipient.
-    Unchanged,
-    /// `removed` entries were dropped; `blob` holds the others, otherwise as it was.
-    Edited {
-        /// The blob without the removed entries.
-        blob: Vec<u8>,
-        /// How many entries were dropped.
-        removed: usize,
-    },
-    /// Every entry of the blob was the named recipient: the blob goes.
-    Emptied {
-        /// How many entries there were.
-        removed: usize,
-    },
-}
-
-/// Why recipients could not be removed from a blob.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RemoveError {
-    /// The scheme's blobs cannot be edited.
-    #[error("this scheme cannot remove single recipients from its wrapped keys")]
-    Unsupported,
-    /// Some entry might be the recipient, but nothing in it says whose it is.
-    #[error("{0}")]
-    Unidentifiable(String),
-    /// The blob is not valid for the scheme.
-    #[error("malformed wrapped key: {0}")]
-    Malformed(String),
 }
 
 /// One recipient argument for a scheme: the whole string and the part after the prefix.
@@ -342,165 +306,6 @@ pub struct WrapError {
     pub reason: String,
 }
 
-/// Unwrapped private options and which key opened them.
-pub struct Unwrapped {
-    /// The private options JSON.
-    pub options: Zeroizing<Vec<u8>>,
-    /// The scheme that was used.
-    pub scheme: String,
-    /// A description of the key that opened it (its file, key id, provider), for messages.
-    pub key: String,
-}
-
-impl fmt::Debug for Unwrapped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Unwrapped")
-            .field("options", &"<redacted>")
-            .field("scheme", &self.scheme)
-            .field("key", &self.key)
-            .finish()
-    }
-}
-
-/// One key tried on a wrapped blob, and why it did not open it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attempt {
-    /// The key (file, key id, token object, provider).
-    pub key: String,
-    /// Why it failed.
-    pub reason: String,
-}
-
-/// Why a scheme could not unwrap a blob.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UnwrapFailure {
-    /// The blob is not valid for the scheme.
-    Malformed(String),
-    /// Keys were tried; none worked.
-    NotOpened(Vec<Attempt>),
-}
-
-/// Why a layer's private options could not be unwrapped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnwrapError {
-    /// The layer carries no wrapped-key annotation at all.
-    #[error("it carries no wrapped keys (no org.opencontainers.image.enc.keys.* annotation)")]
-    NoWrappedKeys,
-    /// None of the given keys is of a type any present scheme can use.
-    #[error("it is encrypted for {}, and none of the given keys can be used for that{}", schemes.join(", "), details(problems))]
-    NoUsableKeys {
-        /// The schemes present on the layer.
-        schemes: Vec<String>,
-        /// Per-scheme problems (unsupported scheme, malformed annotation).
-        problems: Vec<String>,
-    },
-    /// No key was given at all (no key file, no provider), and GnuPG cannot open it either.
-    #[error("it is encrypted for {}, and no key was given to open it{}", schemes.join(", "), details(problems))]
-    NoKeysGiven {
-        /// The schemes present on the layer.
-        schemes: Vec<String>,
-        /// Per-scheme problems (unsupported scheme, malformed annotation).
-        problems: Vec<String>,
-    },
-    /// Keys were tried and none opened it.
-    #[error("none of the given keys can open it (encrypted for {}){}", schemes.join(", "), details(attempts))]
-    NoKeyOpened {
-        /// The schemes present on the layer.
-        schemes: Vec<String>,
-        /// What was tried: `scheme, key: reason`, and per-scheme problems.
-        attempts: Vec<String>,
-    },
-}
-
-fn details(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", lines.join("; "))
-    }
-}
-
-/// What helps `describe` name recipients: certificates (PKCS#7 subjects) and the GnuPG home
-/// (OpenPGP user ids).
-#[derive(Debug, Default)]
-pub struct DescribeContext {
-    /// Certificates whose subjects can be shown for matching PKCS#7 entries.
-    pub certificates: Vec<Certificate>,
-    /// Look up OpenPGP user ids in this GnuPG home (or the default one when `use_gpg`).
-    pub gpg_homedir: Option<PathBuf>,
-    /// Whether asking `gpg` for user ids is allowed.
-    pub use_gpg: bool,
-}
-
-/// Who a wrapped blob is for, as far as its bytes (and the context) tell.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RecipientInfo {
-    /// The scheme id.
-    pub scheme: String,
-    /// Key algorithm (`RSA-OAEP`, `ECDH-ES+A256KW`, `RSA`, `ECDH`, `RSA-OAEP`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub algorithm: Option<String>,
-    /// Key id: JWE `kid`, OpenPGP key id (`0x…`, as Go prints it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    /// Curve of an elliptic-curve recipient.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub curve: Option<String>,
-    /// PKCS#7: the certificate issuer (RFC 4514 string).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    /// PKCS#7: the certificate serial number (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// PKCS#7: the certificate subject, when a matching certificate is known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// OpenPGP: user ids of the key, when the GnuPG home knows it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub user_ids: Vec<String>,
-    /// The OAEP hash of the entry (PKCS#11; PKCS#7 entries with OAEP key transport).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hash: Option<String>,
-}
-
-impl fmt::Display for RecipientInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.scheme)?;
-        let mut parts = Vec::new();
-        if let Some(a) = &self.algorithm {
-            parts.push(a.clone());
-        }
-        if let Some(c) = &self.curve {
-            parts.push(c.clone());
-        }
-        if let Some(h) = &self.hash {
-            parts.push(h.clone());
-        }
-        if let Some(k) = &self.key_id {
-            parts.push(if self.scheme == "jwe" {
-                format!("kid={k}")
-            } else {
-                k.clone()
-            });
-        }
-        for u in &self.user_ids {
-            parts.push(format!("\"{u}\""));
-        }
-        if let Some(s) = &self.subject {
-            parts.push(format!("subject={s}"));
-        } else if let Some(i) = &self.issuer {
-            parts.push(format!("issuer={i}"));
-        }
-        if let Some(s) = &self.serial {
-            parts.push(format!("serial={s}"));
-        }
-        if !parts.is_empty() {
-            write!(f, "[{}]", parts.join(" "))?;
-        }
-        Ok(())
-    }
-}
-
 /// A recipient of an encrypted layer.
 #[derive(Clone, Debug)]
 pub struct Recipient {
@@ -585,78 +390,6 @@ impl RecipientError {
     }
 }
 
-/// A private key and where it came from.
-#[derive(Debug)]
-pub struct NamedKey {
-    /// Its source, for messages (a file path).
-    pub source: String,
-    /// The key.
-    pub key: PrivateKey,
-}
-
-/// A certificate and where it came from.
-#[derive(Debug)]
-pub struct NamedCertificate {
-    /// Its source, for messages (a file path).
-    pub source: String,
-    /// The certificate.
-    pub certificate: Certificate,
-}
-
-/// A key provider named with `-k provider:NAME[:ARGS]`. Its arguments may be secrets (a
-/// token, a password), so `Debug` does not show them.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProviderKey {
-    /// The provider name.
-    pub name: String,
-    /// Its arguments, if any.
-    pub args: Option<String>,
-}
-
-impl fmt::Debug for ProviderKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderKey")
-            .field("name", &self.name)
-            .field("args", &self.args.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// The keys available for unwrapping, by kind.
-#[derive(Debug, Default)]
-pub struct KeyRing {
-    /// Private keys usable by JWE and PKCS#7.
-    pub private_keys: Vec<NamedKey>,
-    /// Certificates that locate PKCS#7 entries.
-    pub certificates: Vec<NamedCertificate>,
-    /// OpenPGP secret keyrings (exported, binary or armored).
-    #[cfg(feature = "pgp")]
-    pub pgp_keyrings: Vec<pgp::SecretKeyring>,
-    /// PKCS#11 key files (ocicrypt YAML).
-    pub pkcs11_keys: Vec<pkcs11::Pkcs11Key>,
-    /// Key providers named explicitly, with their arguments.
-    pub providers: Vec<ProviderKey>,
-    /// Ask GnuPG (its home and agent) for OpenPGP keys; set when no key was given at all, as
-    /// ocicrypt's tools do.
-    pub use_gpg: bool,
-    /// Passphrase for OpenPGP secret keys that `gpg` asks for, when one was given.
-    pub gpg_passphrase: Option<PassphraseSource>,
-}
-
-impl KeyRing {
-    /// Whether the ring holds no keys at all (providers and gpg do not count).
-    pub fn is_empty(&self) -> bool {
-        #[cfg(feature = "pgp")]
-        let pgp = self.pgp_keyrings.is_empty();
-        #[cfg(not(feature = "pgp"))]
-        let pgp = true;
-        self.private_keys.is_empty()
-            && self.certificates.is_empty()
-            && pgp
-            && self.pkcs11_keys.is_empty()
-    }
-}
-
 /// The wrapped-key annotations of a layer, parsed: scheme id → envelope (or why it is unusable).
 fn scheme_envelopes(
     registry: &Registry,
@@ -678,67 +411,6 @@ fn scheme_envelopes(
             .unwrap_or(usize::MAX)
     });
     out
-}
-
-/// Recover a layer's private options from its annotations with `keys`, trying every scheme
-/// present, every entry and every key.
-pub fn unwrap_layer(
-    registry: &Registry,
-    annotations: &JsonObject,
-    keys: &KeyRing,
-) -> Result<Unwrapped, UnwrapError> {
-    let envelopes = scheme_envelopes(registry, annotations);
-    if envelopes.is_empty() {
-        return Err(UnwrapError::NoWrappedKeys);
-    }
-    let schemes: Vec<String> = envelopes.iter().map(|(s, _)| s.clone()).collect();
-    let mut problems = Vec::new();
-    let mut attempts = Vec::new();
-    let mut tried_any = false;
-    for (scheme, envelope) in &envelopes {
-        let Some(wrapper) = registry.get(scheme) else {
-            problems.push(format!("{scheme}: {}", unknown_scheme_reason(scheme)));
-            continue;
-        };
-        let envelope = match envelope {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(format!("{scheme}: {e}"));
-                continue;
-            }
-        };
-        if !wrapper.has_keys(keys) {
-            continue;
-        }
-        tried_any = true;
-        let many = envelope.entries().len() > 1;
-        for (i, blob) in envelope.entries().iter().enumerate() {
-            let label = if many {
-                format!("{scheme} entry {i}")
-            } else {
-                scheme.clone()
-            };
-            match wrapper.unwrap(keys, blob) {
-                Ok(u) => return Ok(u),
-                Err(UnwrapFailure::Malformed(reason)) => {
-                    attempts.push(format!("{label}: malformed: {reason}"))
-                }
-                Err(UnwrapFailure::NotOpened(tried)) => attempts.extend(
-                    tried
-                        .into_iter()
-                        .map(|a| format!("{label} with {}: {}", a.key, a.reason)),
-                ),
-            }
-        }
-    }
-    if !tried_any && keys.is_empty() && keys.providers.is_empty() {
-        return Err(UnwrapError::NoKeysGiven { schemes, problems });
-    }
-    if !tried_any {
-        return Err(UnwrapError::NoUsableKeys { schemes, problems });
-    }
-    attempts.extend(problems);
-    Err(UnwrapError::NoKeyOpened { schemes, attempts })
 }
 
 fn unknown_scheme_reason(scheme: &str) -> String {
@@ -775,193 +447,6 @@ pub fn wrap_for(
     Ok(out)
 }
 
-/// Why a layer's recipients cannot be changed as asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RekeyError {
-    /// Wrapped keys of a scheme this run cannot read or write (an unconfigured key provider,
-    /// a scheme compiled out, an invalid annotation): replacing every recipient would drop
-    /// them silently.
-    #[error(
-        "it has wrapped keys for {scheme}, which this run cannot handle ({reason}); replacing every recipient would drop them"
-    )]
-    UnhandledScheme {
-        /// The scheme id.
-        scheme: String,
-        /// Why it cannot be handled.
-        reason: String,
-    },
-    /// A `--remove` cannot be carried out on one scheme's wrapped keys.
-    #[error("cannot remove {spec} from its {scheme} wrapped keys: {reason}")]
-    Remove {
-        /// The `--remove` value.
-        spec: String,
-        /// The scheme id.
-        scheme: String,
-        /// Why.
-        reason: RemoveError,
-    },
-    /// Adding would put more wrapped keys in one annotation than readers accept.
-    #[error(
-        "adding would give {annotation} {count} wrapped keys, more than the {} readers accept; use --set to wrap once for every recipient",
-        crate::format::MAX_ENVELOPE_ENTRIES
-    )]
-    TooManyEntries {
-        /// The annotation.
-        annotation: String,
-        /// How many entries it would hold.
-        count: usize,
-    },
-    /// The removals would leave nobody able to open the layer.
-    #[error("removing {} would leave it with no recipient at all", specs.join(", "))]
-    NoneLeft {
-        /// The `--remove` values that matched.
-        specs: Vec<String>,
-    },
-}
-
-/// A layer's wrapped-key annotations after removals.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EditedKeys {
-    /// (annotation key, value) of every wrapped-key annotation that remains; untouched
-    /// values are kept byte for byte.
-    pub annotations: Vec<(String, String)>,
-    /// Per matcher, in order: how many entries it removed.
-    pub removed: Vec<usize>,
-}
-
-impl EditedKeys {
-    /// Append blobs wrapped for more recipients (`wrap_for` output) to their schemes'
-    /// annotations, as `,base64(blob)`, creating the annotations that do not exist yet.
-    ///
-    /// Fails when a scheme's annotation would hold more than
-    /// [`MAX_ENVELOPE_ENTRIES`](crate::format::MAX_ENVELOPE_ENTRIES) wrapped keys, which no
-    /// reader (this one included) would accept.
-    pub fn append(&mut self, wrapped: Vec<(String, String)>) -> Result<(), RekeyError> {
-        for (key, value) in wrapped {
-            match self.annotations.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, existing)) => {
-                    let count = existing.split(',').count() + value.split(',').count();
-                    if count > crate::format::MAX_ENVELOPE_ENTRIES {
-                        return Err(RekeyError::TooManyEntries {
-                            annotation: key,
-                            count,
-                        });
-                    }
-                    existing.push(',');
-                    existing.push_str(&value);
-                }
-                None => self.annotations.push((key, value)),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Remove the recipients `matchers` name from a layer's wrapped keys, scheme by scheme
-/// ([`KeyWrapper::remove`]); annotations of schemes this registry lacks are kept untouched
-/// unless a `provider:NAME` matcher names them. The result may hold no annotation at all:
-/// the caller decides whether recipients added in the same run make up for that.
-pub fn remove_from_layer(
-    registry: &Registry,
-    annotations: &JsonObject,
-    matchers: &[RecipientMatcher],
-) -> Result<EditedKeys, RekeyError> {
-    let mut out = EditedKeys {
-        annotations: Vec::new(),
-        removed: vec![0; matchers.len()],
-    };
-    for (scheme, envelope) in scheme_envelopes(registry, annotations) {
-        let key = keys_annotation(&scheme);
-        let raw = annotations.get_str(&key).ok().flatten().unwrap_or_default();
-        let provider = matchers.iter().position(|m| {
-            matches!(&m.target, MatchTarget::Provider(name) if scheme == format!("provider.{name}"))
-        });
-        if let Some(i) = provider {
-            out.removed[i] += envelope.as_ref().map_or(1, |e| e.entries().len());
-            continue;
-        }
-        let (Some(wrapper), Ok(envelope)) = (registry.get(&scheme), envelope) else {
-            out.annotations.push((key, raw));
-            continue;
-        };
-        let mut blobs = Vec::new();
-        let mut changed = false;
-        'blobs: for blob in envelope.entries() {
-            let mut current = blob.clone();
-            for (i, m) in matchers.iter().enumerate() {
-                let removal = wrapper
-                    .remove(&current, m)
-                    .map_err(|reason| RekeyError::Remove {
-                        spec: m.spec.clone(),
-                        scheme: scheme.clone(),
-                        reason,
-                    })?;
-                match removal {
-                    Removal::Unchanged => {}
-                    Removal::Edited { blob, removed } => {
-                        out.removed[i] += removed;
-                        current = blob;
-                        changed = true;
-                    }
-                    Removal::Emptied { removed } => {
-                        out.removed[i] += removed;
-                        changed = true;
-                        continue 'blobs;
-                    }
-                }
-            }
-            blobs.push(current);
-        }
-        if !changed {
-            out.annotations.push((key, raw));
-        } else if !blobs.is_empty() {
-            out.annotations
-                .push((key, Envelope::new(blobs).to_annotation()));
-        }
-    }
-    Ok(out)
-}
-
-/// Whether a layer's wrapped keys certainly include `recipient` (as far as its scheme can
-/// identify entries; an entry that cannot be attributed does not count).
-pub fn has_recipient(registry: &Registry, annotations: &JsonObject, recipient: &Recipient) -> bool {
-    let Some(wrapper) = registry.get(&recipient.scheme) else {
-        return false;
-    };
-    let matcher = RecipientMatcher {
-        spec: recipient.spec.clone(),
-        target: MatchTarget::Recipients(vec![recipient.clone()]),
-    };
-    scheme_envelopes(registry, annotations)
-        .into_iter()
-        .filter(|(s, _)| *s == recipient.scheme)
-        .filter_map(|(_, e)| e.ok())
-        .any(|e| {
-            e.entries().iter().any(|b| {
-                matches!(
-                    wrapper.remove(b, &matcher),
-                    Ok(Removal::Edited { .. } | Removal::Emptied { .. })
-                )
-            })
-        })
-}
-
-/// Refuse a layer with wrapped keys that this run cannot handle, before they are replaced.
-pub fn check_all_schemes_handled(
-    registry: &Registry,
-    annotations: &JsonObject,
-) -> Result<(), RekeyError> {
-    for (scheme, envelope) in scheme_envelopes(registry, annotations) {
-        let reason = match (registry.get(&scheme), envelope) {
-            (None, _) => unknown_scheme_reason(&scheme),
-            (_, Err(e)) => e.to_string(),
-            _ => continue,
-        };
-        return Err(RekeyError::UnhandledScheme { scheme, reason });
-    }
-    Ok(())
-}
-
 /// Whether a value looks like an OpenPGP key id or fingerprint (16, 40 or 64 hex digits,
 /// `0x` optional).
 fn is_hex_key_id(value: &str) -> bool {
@@ -970,36 +455,6 @@ fn is_hex_key_id(value: &str) -> bool {
         .or_else(|| value.strip_prefix("0X"))
         .unwrap_or(value);
     matches!(hex.len(), 16 | 40 | 64) && hex.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Describe every wrapped-key annotation of a layer: per scheme, its recipients (or why they
-/// cannot be listed).
-pub fn describe_layer(
-    registry: &Registry,
-    annotations: &JsonObject,
-    context: &DescribeContext,
-) -> Vec<(String, Result<Vec<RecipientInfo>, String>)> {
-    scheme_envelopes(registry, annotations)
-        .into_iter()
-        .map(|(scheme, envelope)| {
-            let described = match (registry.get(&scheme), envelope) {
-                (_, Err(e)) => Err(e.to_string()),
-                // A provider's blob is opaque; its name is all there is to show.
-                (None, Ok(_)) if scheme.starts_with("provider.") => Ok(vec![RecipientInfo {
-                    scheme: scheme.clone(),
-                    ..Default::default()
-                }]),
-                (None, Ok(_)) => Err(unknown_scheme_reason(&scheme)),
-                (Some(w), Ok(env)) => env
-                    .entries()
-                    .iter()
-                    .map(|b| w.describe(b, context))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|v| v.into_iter().flatten().collect()),
-            };
-            (scheme, described)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1034,56 +489,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn provider_arguments_are_not_printed() {
-        let k = ProviderKey {
-            name: "kbs".into(),
-            args: Some("token=hunter2".into()),
-        };
-        let text = format!("{k:?}");
-        assert!(text.contains("kbs") && !text.contains("hunter2"), "{text}");
-    }
-
-    #[test]
-    fn unwrap_reports_what_it_found() {
-        let registry = Registry::builtin();
-        let keys = KeyRing::default();
-        let none =
-            JsonObject::parse(br#"{"org.opencontainers.image.enc.pubopts":"e30="}"#).unwrap();
-        assert_eq!(
-            unwrap_layer(&registry, &none, &keys).unwrap_err(),
-            UnwrapError::NoWrappedKeys
-        );
-        let other =
-            JsonObject::parse(br#"{"org.opencontainers.image.enc.keys.future":"AAE="}"#).unwrap();
-        let err = unwrap_layer(&registry, &other, &keys).unwrap_err();
-        assert!(err.to_string().contains("future"), "{err}");
-    }
-
-    #[test]
-    fn appending_refuses_more_wrapped_keys_than_readers_accept() {
-        let key = "org.opencontainers.image.enc.keys.jwe".to_string();
-        let full = vec!["AAE="; crate::format::MAX_ENVELOPE_ENTRIES - 1].join(",");
-        let mut edited = EditedKeys {
-            annotations: vec![(key.clone(), full)],
-            removed: Vec::new(),
-        };
-        edited.append(vec![(key.clone(), "AAI=".into())]).unwrap();
-        let err = edited
-            .append(vec![(key.clone(), "AAM=".into())])
-            .unwrap_err();
-        assert!(
-            matches!(err, RekeyError::TooManyEntries { count, .. } if count == crate::format::MAX_ENVELOPE_ENTRIES + 1)
-        );
-        // A scheme without an annotation yet gets a new one.
-        edited
-            .append(vec![(
-                "org.opencontainers.image.enc.keys.pgp".into(),
-                "AAQ=".into(),
-            )])
-            .unwrap();
-        assert_eq!(edited.annotations.len(), 2);
     }
 }

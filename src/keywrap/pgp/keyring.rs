@@ -27,7 +27,7 @@ use openpgp::parse::Parse;
 use openpgp::types::PublicKeyAlgorithm;
 
 use super::message::{Message, decrypt_payload, go_key_id};
-use crate::keys::source::{PassphraseSource, passphrase_candidates};
+use crate::keys::passphrase::{PassphraseSource, passphrase_candidates};
 use crate::keys::{FileKind, KeyError};
 
 /// Most certificates read from one keyring file.

@@ -39,7 +39,7 @@ use openpgp::packet::Key;
 use openpgp::packet::key::{PublicParts, UnspecifiedRole};
 use openpgp::parse::Parse;
 
-use crate::keys::source::passphrase_candidates;
+use crate::keys::passphrase::passphrase_candidates;
 use crate::keys::{FileKind, sniff};
 use crate::keywrap::{
     Attempt, DescribeContext, Environment, KeyRing, KeyWrapper, MatchTarget, Recipient,

@@ -20,7 +20,8 @@ use super::message::{self, Message, PayloadError};
 use super::packet::{self, partial_frame, tag};
 use super::recipients::{self, Query};
 use super::*;
-use crate::keys::source::PassphraseSource;
+use crate::keys::passphrase::PassphraseSource;
+use crate::testutil::XorShift;
 
 const OPTIONS: &[u8] = br#"{"symkey":"c2VjcmV0LWxheWVyLWtleS0zMi1ieXRlcy0wMDAwMDA=","digest":"sha256:b067c907109e78ffa09de76598215d5d34853c773b14f2cdecd49a920712a3bc","cipheroptions":{"nonce":"J6Y0d7XPI0PRs4sZ6+o3Pg=="}}"#;
 
@@ -644,23 +645,14 @@ fn garbage_truncations_and_mutations_never_panic() {
             let _ = wrapper.unwrap(&keys, &seed[..len]);
         }
     }
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
     let expected: Vec<Vec<u8>> = seeds
         .iter()
         .map(|s| wrapper.unwrap(&keys, s).unwrap().options.to_vec())
         .collect();
     for round in 0..1500 {
         let mut data = seeds[round % seeds.len()].clone();
-        for _ in 0..(next() % 4 + 1) {
-            let i = (next() % data.len() as u64) as usize;
-            data[i] = next() as u8;
-        }
+        rng.mutate(&mut data, 4, None);
         let _ = wrapper.describe(&data, &context);
         if let Ok(u) = wrapper.unwrap(&keys, &data) {
             // Only a mutation outside the authenticated data (a PKESK's key id) may open.
@@ -672,7 +664,7 @@ fn garbage_truncations_and_mutations_never_panic() {
         }
     }
     for len in 0..64 {
-        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let data = rng.bytes(len);
         let _ = wrapper.describe(&data, &context);
         let _ = wrapper.unwrap(&keys, &data);
     }

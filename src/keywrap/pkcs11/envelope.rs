@@ -339,6 +339,7 @@ impl Pkcs11Blob {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::XorShift;
     use openssl::pkey::PKey;
     use openssl::rsa::Rsa;
 
@@ -524,20 +525,11 @@ mod tests {
             ciphertext: vec![7; 256],
             hash: OaepHash::Sha1,
         }]);
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
         for _ in 0..3000 {
             let mut data = good.clone();
-            for _ in 0..(next() % 6 + 1) {
-                let i = (next() % data.len() as u64) as usize;
-                data[i] = next() as u8;
-            }
-            let cut = (next() % (data.len() as u64 + 1)) as usize;
+            rng.mutate(&mut data, 6, None);
+            let cut = rng.below(data.len() + 1);
             let _ = Pkcs11Blob::parse(&data);
             let _ = Pkcs11Blob::parse(&data[..cut]);
         }

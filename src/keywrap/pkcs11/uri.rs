@@ -452,6 +452,7 @@ fn pin_source_path(source: &str) -> Result<String, PinError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::XorShift;
 
     fn parse(text: &str) -> Pkcs11Uri {
         Pkcs11Uri::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -640,19 +641,11 @@ mod tests {
 
     #[test]
     fn arbitrary_text_never_panics() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
         let alphabet = b"pkcs11:;?&=%0aF/ -xyz\xc3\xa9";
         for _ in 0..5000 {
-            let len = (next() % 40) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len).map(|_| *rng.pick(alphabet)).collect();
             let text = format!("pkcs11:{}", String::from_utf8_lossy(&bytes));
             if let Ok(uri) = Pkcs11Uri::parse(&text) {
                 let _ = uri.redacted();

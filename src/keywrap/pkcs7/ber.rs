@@ -7,6 +7,10 @@
 //! OCTET STRINGs. This reader walks such input one TLV at a time, leaving the meaning of each
 //! element to the caller.
 //!
+//! Each element's header is read by the crate's one TLV reader, [`crate::asn1`], which the key
+//! parsers share; this module adds what only BER needs: indefinite lengths, segmented strings,
+//! nesting limits and messages that name the element.
+//!
 //! It must never panic or allocate according to a length read from the input: every length is
 //! checked against the bytes that remain, nesting (of indefinite lengths and of segmented
 //! strings) is limited to [`MAX_DEPTH`], and [`Tlv::octets`] refuses to gather more than its
@@ -14,25 +18,17 @@
 
 use std::borrow::Cow;
 
+use crate::asn1::{self, HeaderError, Length};
+
 /// How deep constructed elements may nest while being scanned or gathered.
 pub(super) const MAX_DEPTH: usize = 24;
 
 /// Identifier octets used by PKCS#7 / CMS.
 pub(super) mod tag {
-    /// INTEGER.
-    pub const INTEGER: u8 = 0x02;
-    /// OCTET STRING, primitive.
-    pub const OCTET_STRING: u8 = 0x04;
+    pub use crate::asn1::tag::{CONSTRUCTED, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, SET};
+
     /// OCTET STRING, constructed from segments (BER).
     pub const OCTET_STRING_CONSTRUCTED: u8 = 0x24;
-    /// NULL.
-    pub const NULL: u8 = 0x05;
-    /// OBJECT IDENTIFIER.
-    pub const OID: u8 = 0x06;
-    /// SEQUENCE (constructed, as DER requires).
-    pub const SEQUENCE: u8 = 0x30;
-    /// SET.
-    pub const SET: u8 = 0x31;
     /// Go's GCM parameters: a SEQUENCE tag without the constructed bit.
     pub const GO_GCM_PARAMETERS: u8 = 0x10;
     /// `[0]`, primitive.
@@ -49,8 +45,6 @@ pub(super) mod tag {
     pub const CONTEXT_3_CONSTRUCTED: u8 = 0xa3;
     /// `[4]`, constructed.
     pub const CONTEXT_4_CONSTRUCTED: u8 = 0xa4;
-    /// The constructed bit of an identifier octet.
-    pub const CONSTRUCTED: u8 = 0x20;
 }
 
 /// One element: its identifier octet and its content.
@@ -197,58 +191,41 @@ impl<'a> Tlv<'a> {
 
 /// Read one element from the start of `data`; returns it and the bytes it spans.
 fn read_tlv(data: &[u8], depth: usize) -> BerResult<(Tlv<'_>, usize)> {
-    let Some(&identifier) = data.first() else {
-        return Err("unexpected end of data".into());
-    };
-    if identifier & 0x1f == 0x1f {
-        return Err(format!(
+    let header = asn1::read_header(data).map_err(|e| match e {
+        HeaderError::Empty => "unexpected end of data".to_string(),
+        HeaderError::HighTagNumber(identifier) => format!(
             "identifier 0x{identifier:02x} starts a multi-byte tag number, which PKCS#7 does not use"
-        ));
-    }
-    let Some(&first) = data.get(1) else {
-        return Err("the data ends inside an element header".into());
-    };
+        ),
+        HeaderError::EndsInHeader => "the data ends inside an element header".into(),
+        HeaderError::EndsInLength => "the data ends inside a length field".into(),
+        HeaderError::BadLength(first) => format!(
+            "length field 0x{first:02x} is not valid (lengths above 4 GiB or reserved)"
+        ),
+    })?;
+    let identifier = header.tag;
     let constructed = identifier & tag::CONSTRUCTED != 0;
-    let (content_start, length) = match first {
-        0x00..=0x7f => (2, Some(usize::from(first))),
-        0x80 => (2, None),
-        0x81..=0x84 => {
-            let n = usize::from(first & 0x7f);
-            let Some(bytes) = data.get(2..2 + n) else {
-                return Err("the data ends inside a length field".into());
-            };
-            let value = bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-            (2 + n, Some(value))
-        }
-        _ => {
-            return Err(format!(
-                "length field 0x{first:02x} is not valid (lengths above 4 GiB or reserved)"
-            ));
-        }
-    };
+    let content_start = header.header_len;
     let rest = &data[content_start..];
-    match length {
-        Some(len) => {
-            if len > rest.len() {
+    match header.length {
+        Length::Definite(len) => {
+            let Some((content, _)) = header.split(data) else {
                 return Err(format!(
                     "an element of identifier 0x{identifier:02x} claims {len} bytes, but only {} remain",
                     rest.len()
                 ));
-            }
+            };
             let end = content_start + len;
             Ok((
                 Tlv {
                     tag: identifier,
-                    content: &data[content_start..end],
+                    content,
                     raw: &data[..end],
                     depth,
                 },
                 end,
             ))
         }
-        None => {
+        Length::Indefinite => {
             // Indefinite length (BER): the content runs to an end-of-contents marker, found by
             // reading the elements inside, each bounded like this one.
             if !constructed {

@@ -11,6 +11,7 @@ use openssl::symm::Cipher as OsslCipher;
 use super::envelope::{ContentCipher, Hash, oid, tlv};
 use super::*;
 use crate::keys::PrivateKey;
+use crate::testutil::XorShift;
 
 fn testdata(rel: &str) -> Vec<u8> {
     std::fs::read(
@@ -854,13 +855,7 @@ fn other_recipient_kinds_are_listed_not_used() {
 
 #[test]
 fn mutations_never_panic() {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
     let keys = [named_key(KEY)];
     let certs = [named_cert(CERT)];
     let seeds = seeds();
@@ -873,12 +868,8 @@ fn mutations_never_panic() {
         }
     }
     for round in 0..400 {
-        let seed = &seeds[round % seeds.len()];
-        let mut data = seed.clone();
-        for _ in 0..(next() % 4 + 1) {
-            let i = (next() % data.len() as u64) as usize;
-            data[i] = next() as u8;
-        }
+        let mut data = seeds[round % seeds.len()].clone();
+        rng.mutate(&mut data, 4, None);
         let _ = describe(&data, &[cert(CERT)]);
         let _ = unwrap(&data, &keys, &certs);
     }

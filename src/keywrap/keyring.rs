@@ -1,9 +1,14 @@
-//! Where decryption keys and their passphrases come from.
+//! The keys of a run: the [`KeyRing`] the schemes unwrap with, and the loader that builds it
+//! from `-k` arguments, key directories and `--dec-recipient` certificates.
 //!
 //! A key is named as `FILE`, `FILE:pass=PASSWORD`, `FILE:file=PATH`, `FILE:fd=N` or
-//! `FILE:env=VAR` (the ocicrypt forms, plus `env=`), or found in a key directory. A passphrase
-//! is never *required* on the command line: a file, a descriptor or the environment do as well.
-//! Passphrases live in zeroizing buffers and are never printed.
+//! `FILE:env=VAR` (the ocicrypt forms, plus `env=`; see [`crate::keys::passphrase`]), or found
+//! in a key directory. Each file goes to the scheme its kind belongs to, so this loader knows
+//! every scheme's key type (`keys` parses the files; the schemes parse their own formats).
+//!
+//! This module must never show a secret: passphrases live in zeroizing buffers and are never
+//! printed, `Debug` of a [`KeySpec`] or [`ProviderKey`] redacts inline passphrases and
+//! provider arguments, and key files are read bounded in size.
 
 use std::fmt;
 use std::fs;
@@ -12,40 +17,89 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::{Certificate, FileKind, KeyError, PrivateKey, sniff};
-use crate::keywrap::{KeyRing, NamedCertificate, NamedKey, ProviderKey};
+#[cfg(feature = "pgp")]
+use super::pgp;
+use super::pkcs11;
+use crate::keys::passphrase::{PassphraseError, PassphraseSource, passphrase_candidates};
+use crate::keys::{Certificate, FileKind, KeyError, PGP_KEY_HINT, PrivateKey, SSH_AGE_HINT, sniff};
 
 /// Largest key file read (real ones are a few KiB).
 const MAX_KEY_FILE: u64 = 1024 * 1024;
-/// Largest passphrase read from a file or descriptor.
-const MAX_PASSPHRASE: u64 = 64 * 1024;
 
-/// Where a key's passphrase comes from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum PassphraseSource {
-    /// Given inline (`pass=`).
-    Literal(Zeroizing<String>),
-    /// The content of a file (`file=`).
-    File(PathBuf),
-    /// Read from an inherited file descriptor (`fd=`).
-    Fd(u32),
-    /// An environment variable (`env=`).
-    Env(String),
-    /// Ask on the terminal (only when one is attached).
-    Prompt,
+/// A private key and where it came from.
+#[derive(Debug)]
+pub struct NamedKey {
+    /// Its source, for messages (a file path).
+    pub source: String,
+    /// The key.
+    pub key: PrivateKey,
 }
 
-impl fmt::Debug for PassphraseSource {
+/// A certificate and where it came from.
+#[derive(Debug)]
+pub struct NamedCertificate {
+    /// Its source, for messages (a file path).
+    pub source: String,
+    /// The certificate.
+    pub certificate: Certificate,
+}
+
+/// A key provider named with `-k provider:NAME[:ARGS]`. Its arguments may be secrets (a
+/// token, a password), so `Debug` does not show them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderKey {
+    /// The provider name.
+    pub name: String,
+    /// Its arguments, if any.
+    pub args: Option<String>,
+}
+
+impl fmt::Debug for ProviderKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PassphraseSource::Literal(_) => f.write_str("Literal(<redacted>)"),
-            PassphraseSource::File(p) => write!(f, "File({})", p.display()),
-            PassphraseSource::Fd(n) => write!(f, "Fd({n})"),
-            PassphraseSource::Env(v) => write!(f, "Env({v})"),
-            PassphraseSource::Prompt => f.write_str("Prompt"),
-        }
+        f.debug_struct("ProviderKey")
+            .field("name", &self.name)
+            .field("args", &self.args.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
+
+/// The keys available for unwrapping, by kind.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    /// Private keys usable by JWE and PKCS#7.
+    pub private_keys: Vec<NamedKey>,
+    /// Certificates that locate PKCS#7 entries.
+    pub certificates: Vec<NamedCertificate>,
+    /// OpenPGP secret keyrings (exported, binary or armored).
+    #[cfg(feature = "pgp")]
+    pub pgp_keyrings: Vec<pgp::SecretKeyring>,
+    /// PKCS#11 key files (ocicrypt YAML).
+    pub pkcs11_keys: Vec<pkcs11::Pkcs11Key>,
+    /// Key providers named explicitly, with their arguments.
+    pub providers: Vec<ProviderKey>,
+    /// Ask GnuPG (its home and agent) for OpenPGP keys; set when no key was given at all, as
+    /// ocicrypt's tools do.
+    pub use_gpg: bool,
+    /// Passphrase for OpenPGP secret keys that `gpg` asks for, when one was given.
+    pub gpg_passphrase: Option<PassphraseSource>,
+}
+
+impl KeyRing {
+    /// Whether the ring holds no keys at all (providers and gpg do not count).
+    pub fn is_empty(&self) -> bool {
+        #[cfg(feature = "pgp")]
+        let pgp = self.pgp_keyrings.is_empty();
+        #[cfg(not(feature = "pgp"))]
+        let pgp = true;
+        self.private_keys.is_empty()
+            && self.certificates.is_empty()
+            && pgp
+            && self.pkcs11_keys.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loading
 
 /// A parsed `-k` argument. `Debug` shows neither an inline passphrase nor a provider's
 /// arguments (which may be a token or a password).
@@ -143,6 +197,17 @@ pub enum KeySourceError {
     },
 }
 
+impl From<PassphraseError> for KeySourceError {
+    fn from(e: PassphraseError) -> KeySourceError {
+        match e {
+            PassphraseError::Unreadable { path, reason } => {
+                KeySourceError::Passphrase { path, reason }
+            }
+            PassphraseError::Interrupted => KeySourceError::Interrupted,
+        }
+    }
+}
+
 impl KeySourceError {
     /// A likely fix, for the CLI's `hint:` line.
     pub fn hint(&self) -> Option<String> {
@@ -178,68 +243,6 @@ impl KeySourceError {
         }
     }
 }
-
-impl KeyError {
-    /// A likely fix, for the CLI's `hint:` line.
-    pub fn hint(&self) -> Option<String> {
-        let text = match self {
-            // A key where a PKCS#7 recipient certificate belongs.
-            KeyError::WrongKind {
-                found: FileKind::PublicKey | FileKind::PublicJwk,
-                expected,
-            } if *expected == super::certificate::EXPECT_CERTIFICATE => {
-                "pkcs7: recipients are X.509 certificates; a bare public key is a JWE recipient: use jwe:FILE"
-            }
-            KeyError::WrongKind {
-                found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
-                expected,
-            } if *expected == super::certificate::EXPECT_CERTIFICATE => {
-                "pkcs7: recipients are X.509 certificates: give the recipient's certificate, not a private key"
-            }
-            KeyError::WrongKind {
-                found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
-                ..
-            } => {
-                "a recipient is a public key; extract it with `openssl pkey -in KEY.pem -pubout -out KEY.pub.pem`"
-            }
-            KeyError::WrongKind {
-                found: FileKind::PublicKey | FileKind::PublicJwk,
-                ..
-            } => "decryption needs the private key that belongs to the recipient's public key",
-            KeyError::WrongKind {
-                found: FileKind::Certificate,
-                ..
-            } => {
-                "X.509 certificates are PKCS#7 recipients: write pkcs7:CERT (for jwe:, extract the public key with `openssl x509 -in CERT -pubkey -noout`)"
-            }
-            KeyError::WrongKind {
-                found: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
-                ..
-            } => SSH_AGE_HINT,
-            KeyError::WrongKind {
-                found: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
-                ..
-            } => PGP_KEY_HINT,
-            KeyError::UnsupportedAlgorithm(_) => {
-                "ocicrypt keys are RSA or EC P-256/P-384/P-521; make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`"
-            }
-            KeyError::WrongPassword => {
-                "check the passphrase (a trailing newline in a passphrase file is tried with and without)"
-            }
-            _ => return None,
-        };
-        Some(text.to_string())
-    }
-}
-
-/// What to use instead of an SSH or age key.
-const SSH_AGE_HINT: &str = "SSH and age keys are not ocicrypt key types; make an RSA or EC key with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`";
-
-/// Where OpenPGP keys go, in this build.
-#[cfg(feature = "pgp")]
-const PGP_KEY_HINT: &str = "OpenPGP certificates are recipients as pgp:FILE (or pgp:EMAIL from the GnuPG home); decryption takes the secret keyring from `gpg --export-secret-keys KEYID > secring.gpg` as -k secring.gpg";
-#[cfg(not(feature = "pgp"))]
-const PGP_KEY_HINT: &str = "this build of layercrypt has no OpenPGP support (it was built without the cargo feature `pgp`)";
 
 const PASSPHRASE_FORMS: &[&str] = &[":pass=", ":file=", ":fd=", ":env="];
 
@@ -307,67 +310,6 @@ impl KeySpec {
     }
 }
 
-/// Read the candidate passphrases for the key in `key_path` from a source: the exact bytes,
-/// and, when they end in a newline, also without it (ocicrypt keeps the newline of `file=`;
-/// editors add one).
-pub fn passphrase_candidates(
-    key_path: &Path,
-    source: &PassphraseSource,
-) -> Result<Vec<Zeroizing<Vec<u8>>>, KeySourceError> {
-    let fail = |reason: String| KeySourceError::Passphrase {
-        path: key_path.to_path_buf(),
-        reason,
-    };
-    let raw: Zeroizing<Vec<u8>> = match source {
-        PassphraseSource::Literal(s) => Zeroizing::new(s.as_bytes().to_vec()),
-        PassphraseSource::File(p) => {
-            let mut buf = Zeroizing::new(Vec::new());
-            fs::File::open(p)
-                .and_then(|f| f.take(MAX_PASSPHRASE).read_to_end(&mut buf))
-                .map_err(|e| fail(format!("cannot read {}: {e}", p.display())))?;
-            buf
-        }
-        PassphraseSource::Fd(n) => {
-            // One read, as ocicrypt does, so a writer that keeps the pipe open cannot hang us.
-            let mut buf = Zeroizing::new(vec![0u8; MAX_PASSPHRASE as usize]);
-            let len = fs::File::open(format!("/dev/fd/{n}"))
-                .and_then(|mut f| f.read(&mut buf))
-                .map_err(|e| fail(format!("cannot read file descriptor {n}: {e}")))?;
-            buf.truncate(len);
-            buf
-        }
-        PassphraseSource::Env(var) => Zeroizing::new(
-            std::env::var_os(var)
-                .ok_or_else(|| fail(format!("environment variable {var} is not set")))?
-                .into_encoded_bytes(),
-        ),
-        PassphraseSource::Prompt => {
-            // The terminal is in raw mode while it asks, and only the prompt can put it back:
-            // Ctrl-C (which it answers itself) or a signal must wait for it, not exit.
-            let _restore_terminal =
-                crate::interrupt::Deferred::new().map_err(|e| fail(e.to_string()))?;
-            let prompt = format!("Passphrase for {}: ", key_path.display());
-            Zeroizing::new(
-                rpassword::prompt_password(prompt)
-                    .map_err(|e| match e.kind() {
-                        // Ctrl-C, which the prompt answers by raising SIGINT.
-                        std::io::ErrorKind::Interrupted => KeySourceError::Interrupted,
-                        _ => fail(format!("cannot read it from the terminal: {e}")),
-                    })?
-                    .into_bytes(),
-            )
-        }
-    };
-    let mut out = vec![raw.clone()];
-    let trimmed = raw
-        .strip_suffix(b"\r\n")
-        .or_else(|| raw.strip_suffix(b"\n"));
-    if let Some(t) = trimmed {
-        out.push(Zeroizing::new(t.to_vec()));
-    }
-    Ok(out)
-}
-
 /// Options for loading keys.
 #[derive(Clone, Debug, Default)]
 pub struct KeyOptions {
@@ -380,11 +322,6 @@ pub struct KeyOptions {
 impl KeyOptions {
     /// The passphrase source for keys that name none: `--passphrase-file`, else the prompt.
     pub fn fallback_passphrase(&self) -> Option<PassphraseSource> {
-        self.fallback()
-    }
-
-    /// The passphrase source for a key that names none: `--passphrase-file`, else the prompt.
-    fn fallback(&self) -> Option<PassphraseSource> {
         self.passphrase_file
             .clone()
             .map(PassphraseSource::File)
@@ -448,7 +385,7 @@ fn private_key_from(
         Err(KeyError::PasswordRequired) => {}
         other => return other.map_err(key_err),
     }
-    let fallback = options.fallback();
+    let fallback = options.fallback_passphrase();
     let Some(source) = passphrase.or(fallback.as_ref()) else {
         return Err(key_err(KeyError::PasswordRequired));
     };
@@ -701,14 +638,15 @@ fn add_key_file(
             });
         }
         FileKind::Pkcs11Yaml => {
-            let key = crate::keywrap::pkcs11::Pkcs11Key::parse(data, &source).map_err(key_err)?;
+            let key = pkcs11::Pkcs11Key::parse(data, &source).map_err(key_err)?;
             ring.pkcs11_keys.push(key);
         }
         #[cfg(feature = "pgp")]
         FileKind::PgpSecretKey => {
-            let passphrase = passphrase.cloned().or_else(|| options.fallback());
-            let keyring = crate::keywrap::pgp::SecretKeyring::parse(data, &source, passphrase)
-                .map_err(key_err)?;
+            let passphrase = passphrase
+                .cloned()
+                .or_else(|| options.fallback_passphrase());
+            let keyring = pgp::SecretKeyring::parse(data, &source, passphrase).map_err(key_err)?;
             ring.pgp_keyrings.push(keyring);
         }
         FileKind::PrivateKey
@@ -806,17 +744,12 @@ mod tests {
     }
 
     #[test]
-    fn passphrase_candidates_drop_one_newline() {
-        let tmp = tempfile::NamedTempFile::new().unwrap();
-        fs::write(tmp.path(), b"secret\n").unwrap();
-        let c = passphrase_candidates(Path::new("k"), &PassphraseSource::File(tmp.path().into()))
-            .unwrap();
-        assert_eq!(c.len(), 2);
-        assert_eq!(&c[1][..], b"secret");
-        let text = format!(
-            "{:?}",
-            PassphraseSource::Literal(Zeroizing::new("hunter2".into()))
-        );
-        assert!(!text.contains("hunter2"));
+    fn provider_arguments_are_not_printed() {
+        let k = ProviderKey {
+            name: "kbs".into(),
+            args: Some("token=hunter2".into()),
+        };
+        let text = format!("{k:?}");
+        assert!(text.contains("kbs") && !text.contains("hunter2"), "{text}");
     }
 }
