@@ -97,7 +97,7 @@ pub enum Error {
         destination: String,
     },
     /// A `--remove` matched no recipient of any selected layer.
-    #[error("{image}: --remove {spec} matches no recipient of any selected layer")]
+    #[error("{image}: the recipient to remove, {spec}, matches no recipient of any selected layer")]
     RemovedNothing {
         /// The image or store.
         image: String,

@@ -5,7 +5,9 @@
 use layercrypt::cipher::CipherError;
 use layercrypt::error::{Error, LayerError};
 use layercrypt::image::ImageError;
-use layercrypt::keywrap::{RecipientError, RekeyError, RemoveError, UnwrapError};
+use layercrypt::keys::certificate::EXPECT_CERTIFICATE;
+use layercrypt::keys::{FileKind, KeyError};
+use layercrypt::keywrap::{KeySourceError, RecipientError, RekeyError, RemoveError, UnwrapError};
 
 /// What to do about a key provider that is named but not configured.
 const PROVIDER_CONFIG_HINT: &str = "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file whose \"key-providers\" has an entry of that name (README: Key providers)";
@@ -24,9 +26,9 @@ pub fn hint(error: &Error) -> Option<String> {
             } => Some(format!(
                 "a recipient names its scheme: jwe:{spec} for a public key file, pkcs7:{spec} for an X.509 certificate, pgp:{spec} for an OpenPGP certificate or e-mail address"
             )),
-        Error::Recipient { source, .. } => source.hint(),
+        Error::Recipient { source, .. } => recipient_hint(source),
         Error::UnknownKeyProvider { .. } => Some(PROVIDER_CONFIG_HINT.into()),
-        Error::Key(e) => e.hint(),
+        Error::Key(e) => key_source_hint(e),
         Error::NoRecipients => Some("name at least one recipient with -r jwe:PUBLIC-KEY-FILE".into()),
         Error::EncryptedToDockerArchive { .. } => {
                 Some("write the encrypted image to oci:DIR[:REF] or oci-archive:FILE[:REF] instead".into())
@@ -64,6 +66,9 @@ pub fn hint(error: &Error) -> Option<String> {
                 LayerError::Rekey(RekeyError::UnhandledScheme { .. }) => Some(
                     "configure that scheme for this run (OCICRYPT_KEYPROVIDER_CONFIG for a key provider), or add and remove recipients with --add/--remove, which keep it".into(),
                 ),
+                LayerError::Rekey(RekeyError::TooManyEntries { .. }) => Some(
+                    "use --set to wrap the key once for every recipient".into(),
+                ),
                 LayerError::Rekey(RekeyError::NoneLeft { .. }) => Some(
                     "add the new recipients in the same run (--add), or use --set".into(),
                 ),
@@ -71,4 +76,112 @@ pub fn hint(error: &Error) -> Option<String> {
             },
             _ => None,
         }
+}
+
+/// What to use instead of an SSH or age key.
+const SSH_AGE_HINT: &str = "SSH and age keys are not ocicrypt key types; make an RSA or EC key with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`";
+
+/// Where OpenPGP keys go, in this build.
+#[cfg(feature = "pgp")]
+const PGP_KEY_HINT: &str = "OpenPGP certificates are recipients as pgp:FILE (or pgp:EMAIL from the GnuPG home); decryption takes the secret keyring from `gpg --export-secret-keys KEYID > secring.gpg` as -k secring.gpg";
+#[cfg(not(feature = "pgp"))]
+const PGP_KEY_HINT: &str = "this build of layercrypt has no OpenPGP support (it was built without the cargo feature `pgp`)";
+
+/// A likely fix for a key file that cannot be used.
+fn key_hint(error: &KeyError) -> Option<String> {
+    let text = match error {
+        // A key where a PKCS#7 recipient certificate belongs.
+        KeyError::WrongKind {
+            found: FileKind::PublicKey | FileKind::PublicJwk,
+            expected,
+        } if *expected == EXPECT_CERTIFICATE => {
+            "pkcs7: recipients are X.509 certificates; a bare public key is a JWE recipient: use jwe:FILE"
+        }
+        KeyError::WrongKind {
+            found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
+            expected,
+        } if *expected == EXPECT_CERTIFICATE => {
+            "pkcs7: recipients are X.509 certificates: give the recipient's certificate, not a private key"
+        }
+        KeyError::WrongKind {
+            found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
+            ..
+        } => {
+            "a recipient is a public key; extract it with `openssl pkey -in KEY.pem -pubout -out KEY.pub.pem`"
+        }
+        KeyError::WrongKind {
+            found: FileKind::PublicKey | FileKind::PublicJwk,
+            ..
+        } => "decryption needs the private key that belongs to the recipient's public key",
+        KeyError::WrongKind {
+            found: FileKind::Certificate,
+            ..
+        } => {
+            "X.509 certificates are PKCS#7 recipients: write pkcs7:CERT (for jwe:, extract the public key with `openssl x509 -in CERT -pubkey -noout`)"
+        }
+        KeyError::WrongKind {
+            found: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
+            ..
+        } => SSH_AGE_HINT,
+        KeyError::WrongKind {
+            found: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
+            ..
+        } => PGP_KEY_HINT,
+        KeyError::UnsupportedAlgorithm(_) => {
+            "ocicrypt keys are RSA or EC P-256/P-384/P-521; make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`"
+        }
+        KeyError::WrongPassword => {
+            "check the passphrase (a trailing newline in a passphrase file is tried with and without)"
+        }
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+/// A likely fix for a key that cannot be loaded (`-k`, `--key-dir`).
+fn key_source_hint(error: &KeySourceError) -> Option<String> {
+    match error {
+        KeySourceError::Key {
+            source: KeyError::PasswordRequired,
+            path,
+        } => Some(format!(
+            "give the passphrase with -k {0}:file=PATH, -k {0}:env=VAR, -k {0}:fd=N or --passphrase-file PATH",
+            path.display()
+        )),
+        KeySourceError::Key { source, .. } => key_hint(source),
+        KeySourceError::UnsupportedKind {
+            kind: FileKind::PublicKey | FileKind::PublicJwk,
+            ..
+        } => Some(
+            "decryption needs the private key that belongs to the recipient's public key"
+                .into(),
+        ),
+        KeySourceError::UnsupportedKind {
+            kind: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
+            ..
+        } => Some(PGP_KEY_HINT.into()),
+        KeySourceError::UnsupportedKind {
+            kind: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
+            ..
+        } => Some(SSH_AGE_HINT.into()),
+        KeySourceError::NoUsableKey { .. } => Some(
+            "each file was skipped for the reason given; mend it (its permissions, the link, a passphrase with --passphrase-file), or name a key with -k"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// A likely fix for a recipient that cannot be used (`-r`, `--add`, `--set`).
+fn recipient_hint(error: &RecipientError) -> Option<String> {
+    match error {
+        RecipientError::NoScheme | RecipientError::UnknownScheme(_) => Some(
+            "write the recipient as jwe:PUBLIC-KEY-FILE, pgp:EMAIL, pkcs7:CERT-FILE, pkcs11:FILE or provider:NAME".into(),
+        ),
+        RecipientError::UnknownProvider(_) => Some(
+            "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file with a \"key-providers\" entry of that name".into(),
+        ),
+        RecipientError::Key { source, .. } => key_hint(source),
+        _ => None,
+    }
 }

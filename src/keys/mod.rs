@@ -82,68 +82,6 @@ pub enum KeyError {
     Malformed(String),
 }
 
-impl KeyError {
-    /// A likely fix, for the CLI's `hint:` line.
-    pub fn hint(&self) -> Option<String> {
-        let text = match self {
-            // A key where a PKCS#7 recipient certificate belongs.
-            KeyError::WrongKind {
-                found: FileKind::PublicKey | FileKind::PublicJwk,
-                expected,
-            } if *expected == certificate::EXPECT_CERTIFICATE => {
-                "pkcs7: recipients are X.509 certificates; a bare public key is a JWE recipient: use jwe:FILE"
-            }
-            KeyError::WrongKind {
-                found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
-                expected,
-            } if *expected == certificate::EXPECT_CERTIFICATE => {
-                "pkcs7: recipients are X.509 certificates: give the recipient's certificate, not a private key"
-            }
-            KeyError::WrongKind {
-                found: FileKind::PrivateKey | FileKind::EncryptedPrivateKey | FileKind::PrivateJwk,
-                ..
-            } => {
-                "a recipient is a public key; extract it with `openssl pkey -in KEY.pem -pubout -out KEY.pub.pem`"
-            }
-            KeyError::WrongKind {
-                found: FileKind::PublicKey | FileKind::PublicJwk,
-                ..
-            } => "decryption needs the private key that belongs to the recipient's public key",
-            KeyError::WrongKind {
-                found: FileKind::Certificate,
-                ..
-            } => {
-                "X.509 certificates are PKCS#7 recipients: write pkcs7:CERT (for jwe:, extract the public key with `openssl x509 -in CERT -pubkey -noout`)"
-            }
-            KeyError::WrongKind {
-                found: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
-                ..
-            } => SSH_AGE_HINT,
-            KeyError::WrongKind {
-                found: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
-                ..
-            } => PGP_KEY_HINT,
-            KeyError::UnsupportedAlgorithm(_) => {
-                "ocicrypt keys are RSA or EC P-256/P-384/P-521; make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`"
-            }
-            KeyError::WrongPassword => {
-                "check the passphrase (a trailing newline in a passphrase file is tried with and without)"
-            }
-            _ => return None,
-        };
-        Some(text.to_string())
-    }
-}
-
-/// What to use instead of an SSH or age key.
-pub(crate) const SSH_AGE_HINT: &str = "SSH and age keys are not ocicrypt key types; make an RSA or EC key with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out key.pem`";
-
-/// Where OpenPGP keys go, in this build.
-#[cfg(feature = "pgp")]
-pub(crate) const PGP_KEY_HINT: &str = "OpenPGP certificates are recipients as pgp:FILE (or pgp:EMAIL from the GnuPG home); decryption takes the secret keyring from `gpg --export-secret-keys KEYID > secring.gpg` as -k secring.gpg";
-#[cfg(not(feature = "pgp"))]
-pub(crate) const PGP_KEY_HINT: &str = "this build of layercrypt has no OpenPGP support (it was built without the cargo feature `pgp`)";
-
 /// The type and size of a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyKind {

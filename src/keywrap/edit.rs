@@ -93,7 +93,7 @@ pub enum RekeyError {
     },
     /// Adding would put more wrapped keys in one annotation than readers accept.
     #[error(
-        "adding would give {annotation} {count} wrapped keys, more than the {} readers accept; use --set to wrap once for every recipient",
+        "adding would give {annotation} {count} wrapped keys, more than the {} readers accept; replacing every recipient at once wraps the key once for each",
         crate::format::MAX_ENVELOPE_ENTRIES
     )]
     TooManyEntries {

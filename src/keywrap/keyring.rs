@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use super::pgp;
 use super::pkcs11;
 use crate::keys::passphrase::{PassphraseError, PassphraseSource, passphrase_candidates};
-use crate::keys::{Certificate, FileKind, KeyError, PGP_KEY_HINT, PrivateKey, SSH_AGE_HINT, sniff};
+use crate::keys::{Certificate, FileKind, KeyError, PrivateKey, sniff};
 
 /// Largest key file read (real ones are a few KiB).
 const MAX_KEY_FILE: u64 = 1024 * 1024;
@@ -204,42 +204,6 @@ impl From<PassphraseError> for KeySourceError {
                 KeySourceError::Passphrase { path, reason }
             }
             PassphraseError::Interrupted => KeySourceError::Interrupted,
-        }
-    }
-}
-
-impl KeySourceError {
-    /// A likely fix, for the CLI's `hint:` line.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            KeySourceError::Key {
-                source: KeyError::PasswordRequired,
-                path,
-            } => Some(format!(
-                "give the passphrase with -k {0}:file=PATH, -k {0}:env=VAR, -k {0}:fd=N or --passphrase-file PATH",
-                path.display()
-            )),
-            KeySourceError::Key { source, .. } => source.hint(),
-            KeySourceError::UnsupportedKind {
-                kind: FileKind::PublicKey | FileKind::PublicJwk,
-                ..
-            } => Some(
-                "decryption needs the private key that belongs to the recipient's public key"
-                    .into(),
-            ),
-            KeySourceError::UnsupportedKind {
-                kind: FileKind::PgpPublicKey | FileKind::PgpSecretKey,
-                ..
-            } => Some(PGP_KEY_HINT.into()),
-            KeySourceError::UnsupportedKind {
-                kind: FileKind::OpenSshPrivateKey | FileKind::SshPublicKey | FileKind::AgeKey,
-                ..
-            } => Some(SSH_AGE_HINT.into()),
-            KeySourceError::NoUsableKey { .. } => Some(
-                "each file was skipped for the reason given; mend it (its permissions, the link, a passphrase with --passphrase-file), or name a key with -k"
-                    .into(),
-            ),
-            _ => None,
         }
     }
 }

@@ -374,22 +374,6 @@ pub enum RecipientError {
     Scheme(String),
 }
 
-impl RecipientError {
-    /// A likely fix, for the CLI's `hint:` line.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            RecipientError::NoScheme | RecipientError::UnknownScheme(_) => Some(
-                "write the recipient as jwe:PUBLIC-KEY-FILE, pgp:EMAIL, pkcs7:CERT-FILE, pkcs11:FILE or provider:NAME".into(),
-            ),
-            RecipientError::UnknownProvider(_) => Some(
-                "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file with a \"key-providers\" entry of that name".into(),
-            ),
-            RecipientError::Key { source, .. } => source.hint(),
-            _ => None,
-        }
-    }
-}
-
 /// The wrapped-key annotations of a layer, parsed: scheme id → envelope (or why it is unusable).
 fn scheme_envelopes(
     registry: &Registry,

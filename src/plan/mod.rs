@@ -443,7 +443,7 @@ fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
         if !caps.multi_platform && chosen.len() != 1 {
             let platforms: Vec<&str> = chosen.iter().map(|m| m.platform.as_str()).collect();
             return Err(refuse(format!(
-                "a docker-archive holds one platform per image, and {} has {} selected ({}); choose one with --platform",
+                "a docker-archive holds one platform per image, and {} has {} selected ({}); select one platform",
                 image.name,
                 chosen.len(),
                 platforms.join(", ")
@@ -461,7 +461,7 @@ fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
                     );
                 if stays_encrypted {
                     return Err(refuse(format!(
-                        "layer {} of {} ({}) would stay encrypted, and a docker-archive cannot carry encrypted layers; decrypt every layer (drop --layer) or write to oci:/oci-archive:",
+                        "layer {} of {} ({}) would stay encrypted, and a docker-archive cannot carry encrypted layers; decrypt every layer, or write to oci: or oci-archive:",
                         layer.index, image.name, manifest.platform
                     )));
                 }
