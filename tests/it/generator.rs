@@ -4,7 +4,7 @@
 //!
 //! The skopeo tests fail when `skopeo` is not on `PATH` (`scripts/deps.sh --test` installs it).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

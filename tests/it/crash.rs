@@ -23,7 +23,7 @@
 //! than a release build, so layers are small (`LAYERCRYPT_CRASH_LAYER_MIB`, default 4, makes
 //! them bigger, for example with `cargo test --release --test crash`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};

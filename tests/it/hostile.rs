@@ -10,7 +10,7 @@
 //! (flipped layer byte, truncated layer, a lying manifest size, `sha256:../…`, a negative
 //! index size, short nonce and key, no HMAC) are not repeated here.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

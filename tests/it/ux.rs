@@ -4,7 +4,7 @@
 //!
 //! Commands run in `testdata/`, so that the paths in messages are short and stable.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
