@@ -21,7 +21,7 @@
 //! Needs strace (`scripts/deps.sh --test`) and root, or CAP_SYS_ADMIN, to mount a tmpfs;
 //! without them the tests fail, they never skip. The debug binary streams layers far slower
 //! than a release build, so layers are small (`LAYERCRYPT_CRASH_LAYER_MIB`, default 4, makes
-//! them bigger, for example with `cargo test --release --test crash`).
+//! them bigger, for example with `cargo test --release --test it crash::`).
 
 use crate::common;
 
