@@ -14,6 +14,7 @@
 mod common;
 
 mod all_schemes;
+mod architecture;
 mod cli;
 mod crash;
 mod docker_archive;
