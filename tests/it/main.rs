@@ -1,6 +1,6 @@
-//! The integration tests, in one test binary (as ripgrep does): `tests/common` (the image
-//! generator alone is a thousand lines) is compiled once and the suite links once, instead of
-//! once per test file. Each module here was a test binary of its own; run one group with
+//! The integration tests, in one test binary (as ripgrep does): `common` (`tests/it/common`;
+//! the image generator alone is a thousand lines) is compiled once and the suite links once,
+//! instead of once per test file. Each module here was a test binary of its own; run one group with
 //! `cargo test --test it interop::` (a name filter), one test with its full path.
 //!
 //! Tests of one binary run in parallel threads of one process, so nothing here may change
