@@ -1,6 +1,6 @@
 //! `mkimage`: write a deterministic OCI image layout for tests and benchmarks.
 //!
-//! A thin command line over `tests/common/mkimage.rs`; run with `--help` for the options.
+//! A thin command line over `tests/it/common/mkimage.rs`; run with `--help` for the options.
 //! Exit codes: 0 written, 1 I/O error, 2 bad arguments (usage printed to stderr).
 //!
 //! ```text
@@ -8,7 +8,7 @@
 //!     --compression gzip-fast --platforms linux/amd64,linux/arm64/v8
 //! ```
 
-#[path = "../tests/common/mkimage.rs"]
+#[path = "../tests/it/common/mkimage.rs"]
 mod mkimage;
 
 use std::path::PathBuf;

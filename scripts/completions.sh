@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the shell completion scripts in completions/ from the CLI definition (run after
-# changing a command or flag; tests/ux.rs fails while they are stale).
+# changing a command or flag; tests/it/ux.rs fails while they are stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for pair in bash:layercrypt.bash zsh:_layercrypt fish:layercrypt.fish elvish:layercrypt.elv \

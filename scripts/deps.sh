@@ -19,16 +19,16 @@ packages=(pkg-config libssl-dev gcc make)
 packages+=(libclang-dev)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(skopeo gnupg openssl)
-    # PKCS#11 tests (tests/pkcs11.rs): a software token and pkcs11-tool to fill it.
+    # PKCS#11 tests (tests/it/pkcs11.rs): a software token and pkcs11-tool to fill it.
     packages+=(softhsm2 opensc)
-    # Registry round trip (tests/registry.rs): a local Distribution registry (2.8,
+    # Registry round trip (tests/it/registry.rs): a local Distribution registry (2.8,
     # /usr/bin/docker-registry) that skopeo pushes to and pulls from over plain HTTP.
     packages+=(docker-registry)
-    # For tests/docker_load.rs: `docker load` of archives layercrypt writes. Docker 20.10
-    # (dockerd and the client in /usr/bin; it pulls in containerd and runc); each test binary
+    # For tests/it/docker_load.rs: `docker load` of archives layercrypt writes. Docker 20.10
+    # (dockerd and the client in /usr/bin; it pulls in containerd and runc); each test
     # starts its own daemon on a unix socket, so no system service is used.
     packages+=(docker.io)
-    # For tests/crash.rs: strace kills a run exactly as it is about to rename or remove a
+    # For tests/it/crash.rs: strace kills a run exactly as it is about to rename or remove a
     # given file (--inject=...:signal=KILL).
     packages+=(strace)
 fi

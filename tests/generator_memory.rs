@@ -1,12 +1,13 @@
 //! The test-image generator streams: peak memory stays small however big the layers. This
-//! test has a binary of its own so that nothing else runs in its process while the peak
-//! resident set size (`VmHWM`) is read.
+//! test has a binary of its own, not a module of `tests/it`, so that nothing else runs in its
+//! process while the peak resident set size (`VmHWM`, process-wide) is read.
 
-mod common;
+#[path = "it/common/mkimage.rs"]
+mod mkimage;
 
 use std::fs;
 
-use common::mkimage::{Compression, ImageSpec, LayerSpec, write_image};
+use mkimage::{Compression, ImageSpec, LayerSpec, write_image};
 
 #[test]
 fn large_layers_stream_with_bounded_memory() {

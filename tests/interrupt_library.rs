@@ -2,8 +2,11 @@
 //! the progress observer once the first layer has started streaming: the run fails with an
 //! error that says it was interrupted, and the layout is as it was, with no temporary left.
 //!
-//! A file of its own, because a stop request is permanent for the whole process.
+//! A test binary of its own, not a module of `tests/it`: a stop request is permanent for the
+//! whole process (`layercrypt::interrupt` is a process-wide flag), so every run of every other
+//! test in the same process would fail as interrupted.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::fs;

@@ -6,7 +6,7 @@
 //! of the private keys used (the base64 of their DER), the passphrases, and the layer keys and
 //! nonces of the encrypted image (unwrapped here with the library), in base64 and hex.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

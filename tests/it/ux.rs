@@ -4,7 +4,7 @@
 //!
 //! Commands run in `testdata/`, so that the paths in messages are short and stable.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
@@ -303,7 +303,7 @@ For more information, try '--help'.
 // Exit status and streams
 
 /// 0 success, 1 `verify` found a problem, 2 error; help and version are successes. (130, 143
-/// and 129, a run stopped by a signal, are the subject of tests/interrupt.rs.)
+/// and 129, a run stopped by a signal, are the subject of tests/it/interrupt.rs.)
 #[test]
 fn exit_status_contract() {
     let ok = |args: &[&str]| in_testdata().args(args).assert().code(0);

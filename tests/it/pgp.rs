@@ -9,7 +9,7 @@
 //! `scripts/deps.sh --test` installs them. They need the cargo feature `pgp` (on by default).
 #![cfg(feature = "pgp")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 //! fit. Tests that run skopeo or openssl fail (never skip) when they are missing:
 //! `scripts/deps.sh --test` installs them.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

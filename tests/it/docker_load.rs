@@ -14,7 +14,7 @@
 //!
 //! These tests fail (never skip) when Docker is missing; `scripts/deps.sh --test` installs it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

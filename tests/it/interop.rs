@@ -4,7 +4,7 @@
 //! recipients, partial encryption and multi-arch images. These tests fail (never skip) when
 //! skopeo is missing; `scripts/deps.sh --test` installs it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

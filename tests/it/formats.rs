@@ -3,7 +3,7 @@
 //! types that are encrypted (WASM), passed through (in-toto, unknown, foreign with `urls`) or
 //! stripped of revealing annotations (zstd:chunked).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use super::layercrypt;
 
 /// The test provider binary, built (once per test run) by the cargo that builds this test, so
-/// that `cargo test --test provider` alone also finds a fresh one.
+/// that `cargo test --test it provider::` alone also finds a fresh one.
 pub fn provider_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        // target/<profile>/deps/provider-HASH → target/<profile>/examples/keyprovider
+        // target/<profile>/deps/it-HASH → target/<profile>/examples/keyprovider
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap();
         let bin = profile_dir.join("examples").join("keyprovider");

@@ -8,7 +8,7 @@
 //! skopeo and gpg are test dependencies: when missing these tests fail (never skip);
 //! `scripts/deps.sh --test` installs them.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,10 +1,10 @@
-//! Tests of the test-image generator (`tests/common/mkimage.rs`): it must be reproducible, write
+//! Tests of the test-image generator (`tests/it/common/mkimage.rs`): it must be reproducible, write
 //! JSON the way Go does, keep its own bookkeeping honest (blob names, diff_ids), and produce
 //! layouts that skopeo accepts and copies without rewriting.
 //!
 //! The skopeo tests fail when `skopeo` is not on `PATH` (`scripts/deps.sh --test` installs it).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -15,7 +15,7 @@
 //! These tests fail (never skip) when skopeo or the registry is missing; `scripts/deps.sh
 //! --test` installs both.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

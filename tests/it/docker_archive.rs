@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 
 use common::{skopeo_ok, testdata};
 use layercrypt::image::{Node, TopIndex, load_node};

@@ -6,11 +6,11 @@
 //! reads the broken part must: exit 2, print `error: ` first and name the problem, never
 //! panic, leave the source byte for byte as it was, and create nothing (no destination, no
 //! temporary file beside it). Layer-level problems that `inspect` can show without failing
-//! are checked to be shown. Cases that `tests/cli.rs` already runs for `decrypt` in place
+//! are checked to be shown. Cases that `tests/it/cli.rs` already runs for `decrypt` in place
 //! (flipped layer byte, truncated layer, a lying manifest size, `sha256:../…`, a negative
 //! index size, short nonce and key, no HMAC) are not repeated here.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -876,7 +876,7 @@ fn garbage_wrapped_keys_are_refused() {
 }
 
 /// Private options a peer could wrap for us that Go would use anyway (no nonce: garbage out;
-/// a wrong-length nonce or key: a panic). `tests/cli.rs` has 3-byte nonces and keys; these are
+/// a wrong-length nonce or key: a panic). `tests/it/cli.rs` has 3-byte nonces and keys; these are
 /// the other shapes.
 #[test]
 fn broken_private_options_are_refused() {

@@ -9,7 +9,7 @@
 //!
 //! openssl is a test dependency (`scripts/deps.sh --test`); without it the TLS test fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 //! answers (the provider writes its pid when it starts), with a staging directory, a finished
 //! but unpublished ciphertext, or nothing on disk yet. Timeouts here only guard against hangs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -11,7 +11,7 @@
 //! No Go peer is tested: Debian's skopeo 1.9.3 has no PKCS#11 support (spec §15); the blob is
 //! checked byte for byte against the specification by unit tests instead.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

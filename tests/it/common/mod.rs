@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests (`mod common;`): fixtures, running the binary and
-//! skopeo, snapshots of layout trees, and small edits of layouts for hostile-input tests.
+//! Helpers shared by the integration tests (`use crate::common;`; the binaries of their own
+//! beside `tests/it` include it with `#[path]`): fixtures, running the binary and skopeo,
+//! snapshots of layout trees, and small edits of layouts for hostile-input tests.
 #![allow(dead_code)]
 
 pub mod dockerd;

@@ -1,7 +1,7 @@
 //! The `layercrypt` binary, end to end: round trips that must be byte-exact, selection,
 //! output modes, and every kind of bad input refused with exit 2 and nothing changed.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -6,7 +6,7 @@
 //!
 //! Exit status: 0 every check passed, 1 a check failed, 2 verify could not run.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -21,9 +21,9 @@
 //! Needs strace (`scripts/deps.sh --test`) and root, or CAP_SYS_ADMIN, to mount a tmpfs;
 //! without them the tests fail, they never skip. The debug binary streams layers far slower
 //! than a release build, so layers are small (`LAYERCRYPT_CRASH_LAYER_MIB`, default 4, makes
-//! them bigger, for example with `cargo test --release --test crash`).
+//! them bigger, for example with `cargo test --release --test it crash::`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -340,12 +340,23 @@ struct Fixtures {
     encrypted: PathBuf,
 }
 
-/// Made once per test process, in a directory that lives as long as it (statics are never
-/// dropped, so the process removes an old one it finds at start).
+/// Made once per test process, in a directory of its own that lives as long as it
+/// (`crash-fixtures-PID` in the target directory's scratch space): statics are never dropped,
+/// so the process removes the directories of earlier ones that are gone, and leaves alone
+/// those of test processes still running on the same target directory.
 fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-fixtures");
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("crash-fixtures-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let root = parent.join(format!("crash-fixtures-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
         let plain = root.join("plain");

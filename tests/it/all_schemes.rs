@@ -7,7 +7,7 @@
 //! one is missing this test fails, it never skips. It needs the cargo feature `pgp`.
 #![cfg(feature = "pgp")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
