@@ -102,8 +102,8 @@ const SHOWN_CHARS: usize = 100;
 
 /// A refused digest string as messages show it: cut at [`SHOWN_CHARS`] characters, with control
 /// characters escaped, so a hostile image cannot flood the terminal or send it escape
-/// sequences.
-fn shown(s: &str) -> String {
+/// sequences. Also how other hostile strings (a document's `mediaType`) are shown.
+pub(crate) fn shown(s: &str) -> String {
     let mut out: String = s
         .chars()
         .take(SHOWN_CHARS)

@@ -33,18 +33,14 @@ use super::{
     BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, StoreError, StoreWriter,
 };
 use crate::digest::{Algorithm, Digest, Hasher, VerifyError, VerifyingReader};
+use crate::format::REF_NAME_ANNOTATION;
 use crate::format::json::{JsonObject, to_go_vec, write_go_string};
-use crate::format::{
-    DOCKER_CONFIG, DOCKER_MANIFEST, ENCRYPTED_SUFFIX, OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION,
+use crate::format::media_type::{
+    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, ENCRYPTED_SUFFIX, OCI_INDEX,
+    OCI_LAYER_ZSTD, OCI_MANIFEST, is_foreign, is_non_distributable, layer_compression,
 };
 use crate::image::{Descriptor, TopIndex};
 
-/// Media type of an uncompressed Docker layer.
-pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-/// Media type of a gzip-compressed Docker layer.
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-/// Media type given to a zstd-compressed layer (Docker has no registered type for it).
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// The annotation containerd and Docker 25 put on `index.json` entries: the full image name.
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 
@@ -579,7 +575,7 @@ impl DockerArchive {
         let layers = doc.get_object_array("layers").ok()?.unwrap_or_default();
         for layer in &layers {
             let layer = Descriptor::parse(layer.clone(), "layer").ok()?;
-            let foreign = layer.json.contains("urls");
+            let foreign = is_foreign(&layer.json);
             if !foreign && !self.tar.contains(&blob_name(&layer.digest)) {
                 return None;
             }
@@ -975,10 +971,7 @@ impl DockerArchiveWriter {
                     "{what} is encrypted, and a Docker archive cannot carry encryption metadata"
                 )));
             }
-            if layer.json.contains("urls")
-                || layer.media_type.contains(".foreign.")
-                || layer.media_type.contains(".nondistributable.")
-            {
+            if is_foreign(&layer.json) || is_non_distributable(&layer.media_type) {
                 return Err(self.cannot(format!(
                     "{what} is a foreign layer (`{}`) whose data is not in the image",
                     layer.media_type
@@ -1061,21 +1054,6 @@ impl DockerArchiveWriter {
             )));
         }
         Ok(())
-    }
-}
-
-/// How a writable layer media type is compressed; `None` for anything that is not a plain
-/// (distributable, unencrypted) filesystem layer.
-fn layer_compression(media_type: &str) -> Option<Compression> {
-    match media_type {
-        DOCKER_LAYER | "application/vnd.oci.image.layer.v1.tar" => Some(Compression::None),
-        DOCKER_LAYER_GZIP | "application/vnd.oci.image.layer.v1.tar+gzip" => {
-            Some(Compression::Gzip)
-        }
-        "application/vnd.docker.image.rootfs.diff.tar.zstd" | OCI_LAYER_ZSTD => {
-            Some(Compression::Zstd)
-        }
-        _ => None,
     }
 }
 
@@ -1396,7 +1374,7 @@ mod tests {
                 panic!("not a manifest");
             };
             for d in std::iter::once(&m.config).chain(&m.layers) {
-                if d.json.contains("urls") {
+                if is_foreign(&d.json) {
                     continue;
                 }
                 let mut r = archive.open_blob(&d.digest, d.size).unwrap();

@@ -30,6 +30,9 @@ use tempfile::NamedTempFile;
 use super::direct::{AlignedBuf, FastWriter, read_full};
 use super::{ChunkWrite, StoreError};
 use crate::digest::{Digest, VerifyingReader};
+/// How an archive file is compressed, from its first bytes (the crate's one compression
+/// vocabulary, shared with layer media types).
+pub use crate::format::media_type::Compression;
 
 /// Most entries an archive may have (a Docker archive of a large image has a few hundred).
 pub const MAX_ENTRIES: usize = 1 << 20;
@@ -59,30 +62,6 @@ enum Scanned {
     Dir,
     /// A symbolic link, with its target resolved against the link's directory.
     Link(String),
-}
-
-/// How an archive file is compressed, from its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// A plain tar.
-    None,
-    /// gzip (`1f 8b`).
-    Gzip,
-    /// zstd (`28 b5 2f fd`).
-    Zstd,
-}
-
-impl Compression {
-    /// Recognise a compressed stream by its magic number.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
 }
 
 fn bad(archive: &Path, reason: impl Into<String>) -> StoreError {
