@@ -17,7 +17,10 @@ pub use direct::{AlignedBuf, read_full};
 pub mod docker_archive;
 pub mod oci;
 pub mod oci_archive;
-pub mod tarball;
+pub mod tar;
+/// The former name of [`tar`], kept for the paths that still use it (`store::tarball::Tarball`
+/// below and in `tests/docker_archive.rs`).
+pub use self::tar as tarball;
 pub(crate) mod temp;
 
 use std::fmt;
