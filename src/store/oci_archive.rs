@@ -1,7 +1,7 @@
 //! OCI archives (`oci-archive:PATH`): a tar of an OCI image layout, as `skopeo copy …
 //! oci-archive:FILE` writes it.
 //!
-//! Reading never extracts: blobs are read in place from the archive (see [`super::tarball`]).
+//! Reading never extracts: blobs are read in place from the archive (see [`super::tar`]).
 //! Writing builds the new archive in a temporary file beside the target, which is renamed over
 //! it at the end: an interrupted run leaves the old archive or the new one, never a mix. A
 //! blob whose size is known when it is created (every layer the engine streams: encryption
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::direct::AlignedBuf;
 use super::oci::{INDEX_FILE, LockMode, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, OciLayoutWriter};
-use super::tarball::{Compression, RegionWriter, TarRegions, Tarball, parent_dir};
+use super::tar::{Compression, RegionWriter, TarRegions, Tarball, parent_dir};
 use super::temp::{self, TempDir};
 use super::{
     BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
@@ -383,7 +383,7 @@ impl BlobSink for RegionSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tarball::TarWriter;
+    use crate::store::tar::TarWriter;
     use std::io::Write;
 
     fn layout_tar(path: &Path, blobs: &[&[u8]], index: &[u8]) {

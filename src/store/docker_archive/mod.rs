@@ -38,7 +38,7 @@ use serde_json::value::RawValue;
 pub use reference::{ReferenceError, normalize_reference};
 pub use writer::DockerArchiveWriter;
 
-use super::tarball::{Compression, Tarball, normalize_name};
+use super::tar::{Compression, Tarball, normalize_name};
 use super::{BlobSource, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, StoreError};
 use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
 use crate::format::REF_NAME_ANNOTATION;

@@ -29,7 +29,7 @@ use crate::format::media_type::{
 use crate::image::{Descriptor, TopIndex};
 use crate::store::direct::AlignedBuf;
 use crate::store::oci::OciLayoutWriter;
-use crate::store::tarball::{TarWriter, parent_dir};
+use crate::store::tar::{TarWriter, parent_dir};
 use crate::store::temp::{self, TempDir};
 use crate::store::{
     BlobSink, BlobSource, CommitReport, MAX_MANIFEST_SIZE, StoreError, StoreWriter,
