@@ -15,6 +15,7 @@
 mod direct;
 pub use direct::{AlignedBuf, read_full};
 pub mod docker_archive;
+pub(crate) mod hashing;
 pub mod oci;
 pub mod oci_archive;
 pub mod tar;

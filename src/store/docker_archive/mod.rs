@@ -40,7 +40,7 @@ pub use writer::DockerArchiveWriter;
 
 use super::tar::{Compression, Tarball, normalize_name};
 use super::{BlobSource, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, StoreError};
-use crate::digest::{Algorithm, Digest, Hasher, VerifyingReader};
+use crate::digest::{Algorithm, Digest, Hasher, HashingReader, VerifyingReader};
 use crate::format::REF_NAME_ANNOTATION;
 use crate::format::json::JsonObject;
 use crate::format::media_type::{
@@ -460,8 +460,8 @@ impl DockerArchive {
             _ => DOCKER_LAYER_GZIP,
         };
         Ok(Compressed {
-            size: raw.count,
-            digest: raw.hasher.finish(),
+            size: raw.count(),
+            digest: raw.finish(),
             media_type,
         })
     }
@@ -614,42 +614,6 @@ fn decoder<'a>(kind: Compression, raw: impl Read + 'a) -> io::Result<Box<dyn Rea
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
     })
-}
-
-/// Hashes and counts what is read through it, and keeps the first error of its source, so
-/// a failure to read can be told from a failure to write once the bytes have been copied.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-    count: u64,
-    failed: Option<io::Error>,
-}
-
-impl<R> HashingReader<R> {
-    fn new(inner: R, algorithm: Algorithm) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(algorithm),
-            count: 0,
-            failed: None,
-        }
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
-            Err(e) => {
-                let copy = io::Error::new(e.kind(), e.to_string());
-                self.failed.get_or_insert(e);
-                return Err(copy);
-            }
-        };
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 impl BlobSource for DockerArchive {

@@ -17,10 +17,8 @@ use serde::Serialize;
 
 use super::legacy::legacy_layers;
 use super::reference::split_reference;
-use super::{
-    CONTAINERD_IMAGE_NAME, HashingReader, ImageConfig, MANIFEST_FILE, REPOSITORIES_FILE, decoder,
-};
-use crate::digest::{Algorithm, Digest, VerifyError};
+use super::{CONTAINERD_IMAGE_NAME, ImageConfig, MANIFEST_FILE, REPOSITORIES_FILE, decoder};
+use crate::digest::{Algorithm, Digest, HashingReader, VerifyError};
 use crate::format::json::{JsonObject, to_go_vec};
 use crate::format::media_type::{
     DOCKER_MANIFEST, ENCRYPTED_SUFFIX, OCI_MANIFEST, is_foreign, is_non_distributable,
@@ -247,7 +245,7 @@ impl DockerArchiveWriter {
         let kind = layer_compression(&layer.media_type).expect("checked while planning");
         let mut blob = self.staging.open_blob(&layer.digest, layer.size)?;
         let name = format!("{}.tar", diff_id.hex());
-        let (written, hasher, failed) = {
+        let (written, actual, failed) = {
             // Read the staged blob in large pieces: the decoders' own buffers are small.
             let raw = io::BufReader::with_capacity(AlignedBuf::CAPACITY, &mut blob);
             let mut plain = HashingReader::new(
@@ -255,7 +253,8 @@ impl DockerArchiveWriter {
                 diff_id.algorithm(),
             );
             let written = tar.add_file_unsized(&name, &mut plain);
-            (written, plain.hasher, plain.failed)
+            let failed = plain.take_error();
+            (written, plain.finish(), failed)
         };
         if let Some(e) = failed {
             return Err(match VerifyError::from_io(&e) {
@@ -267,7 +266,6 @@ impl DockerArchiveWriter {
         // Read the compressed blob to its end, so its own digest is verified too.
         io::copy(&mut blob, &mut io::sink())
             .map_err(|e| StoreError::from_blob_read(&self.name, &layer.digest, e))?;
-        let actual = hasher.finish();
         if actual != *diff_id {
             return Err(self.cannot(format!(
                 "{what} decompresses to {actual}, but its config's diff_id is {diff_id}"
