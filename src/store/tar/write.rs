@@ -51,6 +51,8 @@ impl std::fmt::Debug for TarWriter {
     }
 }
 
+/// A header of the deterministic kind layercrypt writes: owner root, time 0, the given type,
+/// size and mode (the caller sets the path and checksum).
 pub(super) fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
