@@ -1,4 +1,5 @@
-//! Content digests (`sha256:…`, `sha512:…`) and readers that verify them while streaming.
+//! Content digests (`sha256:…`, `sha512:…`) and readers that verify them while streaming (or,
+//! where no digest is known yet, compute one: [`HashingReader`]).
 //!
 //! Every blob layercrypt reads is checked against the digest *and* size its descriptor names,
 //! at the moment the stream ends: a reader never reports a clean end of a blob whose bytes do
@@ -102,8 +103,8 @@ const SHOWN_CHARS: usize = 100;
 
 /// A refused digest string as messages show it: cut at [`SHOWN_CHARS`] characters, with control
 /// characters escaped, so a hostile image cannot flood the terminal or send it escape
-/// sequences.
-fn shown(s: &str) -> String {
+/// sequences. Also how other hostile strings (a document's `mediaType`) are shown.
+pub(crate) fn shown(s: &str) -> String {
     let mut out: String = s
         .chars()
         .take(SHOWN_CHARS)
@@ -341,6 +342,62 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
+/// A reader that hashes and counts what passes through it, for content whose digest is not
+/// known in advance (a layer's compressed bytes, or what it decompresses to), unlike
+/// [`VerifyingReader`], which checks a digest it is given.
+///
+/// It keeps the first error of its source, so that once the bytes have been copied somewhere a
+/// failure to read them can be told from a failure to write them.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    count: u64,
+    failed: Option<io::Error>,
+}
+
+impl<R> HashingReader<R> {
+    /// Hash what is read from `inner` with `algorithm`.
+    pub fn new(inner: R, algorithm: Algorithm) -> Self {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(algorithm),
+            count: 0,
+            failed: None,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The first error the source returned, if any (taken: a second call returns `None`).
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
+    /// The digest of every byte read.
+    pub fn finish(self) -> Digest {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.failed.get_or_insert(e);
+                return Err(copy);
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +483,37 @@ mod tests {
             VerifyError::from_io(&err),
             Some(VerifyError::DigestMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn hashing_reader_hashes_counts_and_keeps_the_first_error() {
+        let mut r = HashingReader::new(&b"hello"[..], Algorithm::Sha256);
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert_eq!(r.count(), 5);
+        assert!(r.take_error().is_none());
+        assert_eq!(r.finish(), Digest::sha256(b"hello"));
+
+        /// Two bytes, then a failure of its own.
+        struct Failing(u8);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0 += 1;
+                match self.0 {
+                    1 => {
+                        buf[..2].copy_from_slice(b"ab");
+                        Ok(2)
+                    }
+                    n => Err(io::Error::other(format!("failure {n}"))),
+                }
+            }
+        }
+        let mut r = HashingReader::new(Failing(0), Algorithm::Sha256);
+        let e = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert_eq!(e.to_string(), "failure 2");
+        assert!(r.read(&mut [0; 4]).is_err());
+        assert_eq!(r.count(), 2);
+        assert_eq!(r.take_error().unwrap().to_string(), "failure 2");
+        assert!(r.take_error().is_none());
+        assert_eq!(r.finish(), Digest::sha256(b"ab"));
     }
 }

@@ -1,4 +1,4 @@
-//! Tar entries (`store::tarball`): any bytes as an image archive file, indexed by
+//! Tar entries (`store::tar`): any bytes as an image archive file, indexed by
 //! `TarIndex::scan` through `Tarball::open` (uncompressed input; a gzip or zstd one is scanned
 //! as it is, without the decompression to a temporary file that opening would do), then every
 //! indexed file read back.
@@ -12,7 +12,7 @@
 use std::io::Read;
 
 use layercrypt::digest::Digest;
-use layercrypt::store::tarball::{Compression, TarIndex, Tarball, normalize_name};
+use layercrypt::store::tar::{Compression, TarIndex, Tarball, normalize_name};
 use layercrypt_fuzz::{check_message, with_scratch_file};
 use libfuzzer_sys::fuzz_target;
 

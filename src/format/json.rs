@@ -146,6 +146,14 @@ impl JsonObject {
         self.set_raw(field, raw);
     }
 
+    /// Set a member to JSON text as Go's `json.Marshal` writes a `json.RawMessage`: compact,
+    /// with `<`, `>`, `&`, U+2028 and U+2029 escaped inside strings (unlike members that are
+    /// kept, whose text is never re-escaped).
+    pub fn set_raw_message(&mut self, field: &str, raw: &RawValue) {
+        let raw = raw_from_bytes(go_compact(raw.get()).into_bytes());
+        self.set_raw(field, raw);
+    }
+
     /// Set a member to an object.
     pub fn set_object(&mut self, field: &str, value: &JsonObject) {
         self.set_raw(field, value.to_raw());
@@ -232,7 +240,7 @@ impl JsonObject {
             }
             write_go_string(out, k);
             out.push(b':');
-            write_minified(out, v.get());
+            write_compact(out, v.get(), Strings::Verbatim);
         }
         out.push(b'}');
     }
@@ -330,28 +338,58 @@ fn escape_go_into(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Copy JSON text, dropping whitespace outside strings; string contents (including their
-/// escapes) are copied verbatim so untouched values keep their exact bytes.
-fn write_minified(out: &mut Vec<u8>, text: &str) {
+/// How [`write_compact`] copies the contents of strings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strings {
+    /// Byte for byte, escapes included: what [`JsonObject`] does for members it did not
+    /// change, so that untouched values keep their exact bytes (and documents their digest).
+    Verbatim,
+    /// With `<`, `>`, `&`, U+2028 and U+2029 escaped as `\u003c`…: what Go's `json.Marshal`
+    /// does to a `json.RawMessage`, which skopeo's legacy layer `json` files hold. Verbatim
+    /// would differ from Go on exactly those characters, so the two are not interchangeable.
+    HtmlEscaped,
+}
+
+/// Copy JSON text, dropping whitespace outside strings; string contents are copied as
+/// `strings` says. This is Go's `json.Compact` (plus, with [`Strings::HtmlEscaped`], the HTML
+/// escaping `json.Marshal` adds); `text` must be valid JSON.
+fn write_compact(out: &mut Vec<u8>, text: &str, strings: Strings) {
     let mut in_string = false;
     let mut escaped = false;
-    for &b in text.as_bytes() {
+    for c in text.chars() {
         if in_string {
-            out.push(b);
+            if strings == Strings::HtmlEscaped
+                && !escaped
+                && matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}')
+            {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+                continue;
+            }
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
             if escaped {
                 escaped = false;
-            } else if b == b'\\' {
+            } else if c == '\\' {
                 escaped = true;
-            } else if b == b'"' {
+            } else if c == '"' {
                 in_string = false;
             }
-        } else if b == b'"' {
+        } else if c == '"' {
             in_string = true;
-            out.push(b);
-        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            out.push(b);
+            out.push(b'"');
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
         }
     }
+}
+
+/// Go's `json.Compact` with HTML escaping, as `json.Marshal` applies it to a `RawMessage`:
+/// whitespace outside strings dropped, `<`, `>`, `&`, U+2028 and U+2029 escaped inside them.
+fn go_compact(raw: &str) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    write_compact(&mut out, raw, Strings::HtmlEscaped);
+    String::from_utf8(out).expect("compacting UTF-8 JSON text keeps it UTF-8")
 }
 
 #[cfg(test)]
@@ -382,6 +420,25 @@ mod tests {
         let mut out = Vec::new();
         write_go_string(&mut out, "<\u{7f}\n");
         assert_eq!(out, b"\"\\u003c\x7f\\n\"".to_vec());
+    }
+
+    #[test]
+    fn go_compact_escapes_like_go() {
+        assert_eq!(
+            go_compact("{ \"a\" : [1, 2],\n \"b\":\"x <&> \\\" \u{2028}\" }"),
+            "{\"a\":[1,2],\"b\":\"x \\u003c\\u0026\\u003e \\\" \\u2028\"}"
+        );
+    }
+
+    #[test]
+    fn raw_messages_are_escaped_and_kept_members_are_not() {
+        let mut o = JsonObject::parse(br#"{"kept": "a <b>" }"#).unwrap();
+        let raw = RawValue::from_string("{ \"x\": \"<&>\" }".to_string()).unwrap();
+        o.set_raw_message("new", &raw);
+        assert_eq!(
+            o.to_go_bytes(),
+            br#"{"kept":"a <b>","new":{"x":"\u003c\u0026\u003e"}}"#.to_vec()
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The ocicrypt wire format in one place: media types, annotation names, the options JSON and
-//! the comma-separated base64 envelope that carries wrapped keys.
+//! The ocicrypt wire format in one place: media types ([`media_type`], re-exported here),
+//! annotation names, the options JSON and the comma-separated base64 envelope that carries
+//! wrapped keys.
 //!
 //! Everything a peer (skopeo, imgcrypt, ocicrypt-rs) reads or writes is defined here, with the
 //! known-answer vectors of `ocicrypt-format.md` as unit tests beside it. Nothing in this module
@@ -7,10 +8,12 @@
 
 pub mod descriptor;
 pub mod json;
+pub mod media_type;
 pub mod options;
 
 use std::fmt;
 
+pub use media_type::*;
 pub use options::{PrivateOptions, PublicOptions, decode_base64_go, encode_base64};
 
 /// Prefix of every annotation in the encryption namespace; all of them are dropped when a layer
@@ -31,22 +34,6 @@ pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 /// tried with every fitting key, so a hostile annotation must not list thousands.
 pub const MAX_ENVELOPE_ENTRIES: usize = 64;
 
-/// Media type suffix of encrypted layers.
-pub const ENCRYPTED_SUFFIX: &str = "+encrypted";
-
-/// OCI image manifest media type.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index media type.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// OCI image config media type.
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Docker schema 2 manifest media type.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list media type.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker image config media type.
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-
 /// The annotation key of a key-wrap scheme (`org.opencontainers.image.enc.keys.<id>`).
 pub fn keys_annotation(scheme_id: &str) -> String {
     format!("{KEYS_ANNOTATION_PREFIX}{scheme_id}")
@@ -56,84 +43,6 @@ pub fn keys_annotation(scheme_id: &str) -> String {
 pub fn scheme_of_annotation(key: &str) -> Option<&str> {
     key.strip_prefix(KEYS_ANNOTATION_PREFIX)
         .filter(|id| !id.is_empty())
-}
-
-/// How a layer media type is treated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LayerType {
-    /// A layer that can be encrypted; `encrypted` is the media type it gets.
-    Plain {
-        /// The media type after encryption.
-        encrypted: String,
-    },
-    /// An encrypted layer; `plain` is the media type it gets back when decrypted.
-    Encrypted {
-        /// The media type after decryption.
-        plain: String,
-    },
-    /// A Docker foreign layer: its blob lives elsewhere (`urls`), so it is left as it is.
-    Foreign,
-    /// Not a filesystem layer (an attestation, an artifact, something unknown): passed through.
-    Other,
-}
-
-/// OCI layer media types that ocicrypt encrypts by appending `+encrypted`.
-const OCI_LAYER_TYPES: &[&str] = &[
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.wasm.content.layer.v1+wasm",
-];
-
-/// Classify a layer media type.
-///
-/// Docker layer types become the OCI ones when encrypted, as containers/image does, because
-/// only an OCI manifest can carry encrypted layers. Decryption strips `+encrypted` (the
-/// containers/image mapping; imgcrypt would produce Docker types instead).
-pub fn classify_layer(media_type: &str) -> LayerType {
-    if let Some(plain) = media_type.strip_suffix(ENCRYPTED_SUFFIX) {
-        return LayerType::Encrypted {
-            plain: plain.to_string(),
-        };
-    }
-    if OCI_LAYER_TYPES.contains(&media_type) {
-        return LayerType::Plain {
-            encrypted: format!("{media_type}{ENCRYPTED_SUFFIX}"),
-        };
-    }
-    if media_type.starts_with("application/vnd.docker.image.rootfs.foreign.") {
-        return LayerType::Foreign;
-    }
-    match docker_layer_to_oci(media_type) {
-        Some(oci) => LayerType::Plain {
-            encrypted: format!("{oci}{ENCRYPTED_SUFFIX}"),
-        },
-        None => LayerType::Other,
-    }
-}
-
-/// The OCI media type for a Docker layer media type, as containers/image converts them when
-/// it must write an OCI manifest (foreign layers become non-distributable ones).
-pub fn docker_layer_to_oci(media_type: &str) -> Option<&'static str> {
-    Some(match media_type {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        }
-        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-        }
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-        }
-        "application/vnd.docker.image.rootfs.foreign.diff.tar" => {
-            "application/vnd.oci.image.layer.nondistributable.v1.tar"
-        }
-        _ => return None,
-    })
 }
 
 /// One scheme's wrapped keys: the comma-separated list of base64 blobs in its annotation.
@@ -232,66 +141,6 @@ impl fmt::Debug for Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_types_follow_containers_image() {
-        assert_eq!(
-            classify_layer("application/vnd.oci.image.layer.v1.tar+gzip"),
-            LayerType::Plain {
-                encrypted: "application/vnd.oci.image.layer.v1.tar+gzip+encrypted".into()
-            }
-        );
-        assert_eq!(
-            classify_layer("application/vnd.docker.image.rootfs.diff.tar.gzip"),
-            LayerType::Plain {
-                encrypted: "application/vnd.oci.image.layer.v1.tar+gzip+encrypted".into()
-            }
-        );
-        assert_eq!(
-            classify_layer(
-                "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd+encrypted"
-            ),
-            LayerType::Encrypted {
-                plain: "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd".into()
-            }
-        );
-        assert_eq!(
-            classify_layer("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"),
-            LayerType::Foreign
-        );
-        assert_eq!(
-            classify_layer("application/vnd.in-toto+json"),
-            LayerType::Other
-        );
-    }
-
-    /// Every encrypted media type of containers/ocicrypt's `spec/spec.go` (main, August 2026,
-    /// which added WASM), verbatim: each decrypts to its plain type, which encrypts back to it.
-    #[test]
-    fn every_media_type_of_ocicrypt_spec_go_round_trips() {
-        const SPEC_GO: &[&str] = &[
-            "application/vnd.oci.image.layer.v1.tar+encrypted",
-            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
-            "application/vnd.oci.image.layer.v1.tar+zstd+encrypted",
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+encrypted",
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip+encrypted",
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd+encrypted",
-            "application/vnd.wasm.content.layer.v1+wasm+encrypted",
-        ];
-        for encrypted in SPEC_GO {
-            let LayerType::Encrypted { plain } = classify_layer(encrypted) else {
-                panic!("{encrypted} is not recognised as encrypted");
-            };
-            assert!(OCI_LAYER_TYPES.contains(&plain.as_str()), "{plain}");
-            assert_eq!(
-                classify_layer(&plain),
-                LayerType::Plain {
-                    encrypted: encrypted.to_string()
-                }
-            );
-        }
-        assert_eq!(OCI_LAYER_TYPES.len(), SPEC_GO.len());
-    }
 
     #[test]
     fn envelope_round_trip_and_errors() {

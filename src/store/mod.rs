@@ -3,8 +3,9 @@
 //! A store is two small interfaces: [`BlobSource`] (read the index and verified blobs) and
 //! [`StoreWriter`] (stage new blobs, then commit a new index last). The engine works only
 //! through them and never knows which kind of store it is writing to. [`oci`] implements both
-//! for OCI image layout directories, [`oci_archive`] for tars of them; [`open_source`] and
-//! [`open_destination`] pick the implementation an [`ImageRef`] names.
+//! for OCI image layout directories, [`oci_archive`] for tars of them and [`docker_archive`]
+//! for `docker save` tarballs (the two archives read and write tars through [`tar`]);
+//! [`open_source`] and [`open_destination`] pick the implementation an [`ImageRef`] names.
 //!
 //! Rules every implementation keeps: a blob reader fails at the end of the stream unless the
 //! bytes match the descriptor's digest and size; a blob is published only after its bytes have
@@ -20,9 +21,13 @@ pub use api::{
 };
 pub use direct::{AlignedBuf, read_full};
 pub mod docker_archive;
+pub(crate) mod hashing;
 pub mod oci;
 pub mod oci_archive;
-pub mod tarball;
+pub mod tar;
+/// The former name of [`tar`], kept for the paths that still use it (`store::tarball::Tarball`
+/// below and in `tests/docker_archive.rs`).
+pub use self::tar as tarball;
 pub(crate) mod temp;
 
 use std::fmt;

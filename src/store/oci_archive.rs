@@ -1,7 +1,7 @@
 //! OCI archives (`oci-archive:PATH`): a tar of an OCI image layout, as `skopeo copy …
 //! oci-archive:FILE` writes it.
 //!
-//! Reading never extracts: blobs are read in place from the archive (see [`super::tarball`]).
+//! Reading never extracts: blobs are read in place from the archive (see [`super::tar`]).
 //! Writing builds the new archive in a temporary file beside the target, which is renamed over
 //! it at the end: an interrupted run leaves the old archive or the new one, never a mix. A
 //! blob whose size is known when it is created (every layer the engine streams: encryption
@@ -16,14 +16,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::direct::AlignedBuf;
+use super::hashing::HashingSink;
 use super::oci::{INDEX_FILE, LockMode, OCI_LAYOUT_CONTENT, OCI_LAYOUT_FILE, OciLayoutWriter};
-use super::tarball::{Compression, RegionWriter, TarRegions, Tarball, parent_dir};
+use super::tar::{Compression, RegionWriter, TarRegions, Tarball, parent_dir};
 use super::temp::{self, TempDir};
-use super::{
-    BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter,
-};
-use crate::digest::{Algorithm, Digest, Hasher};
+use super::{BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, StoreError, StoreWriter};
+use crate::digest::{Algorithm, Digest};
 
 /// The index of an archive that holds no image yet.
 const EMPTY_INDEX: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
@@ -268,11 +266,18 @@ impl StoreWriter for OciArchiveWriter {
         if algorithm != Algorithm::Sha256 {
             return self.staged.create_blob(algorithm);
         }
-        Ok(Box::new(RegionSink {
-            region: self.out.reserve(size)?,
-            hasher: Hasher::new(algorithm),
-            size: 0,
-        }))
+        // Written straight into its region of the new archive, and named by its digest on
+        // commit.
+        let region = self.out.reserve(size)?;
+        Ok(Box::new(HashingSink::new(
+            region,
+            algorithm,
+            |region: RegionWriter<'_>, digest: &Digest| {
+                // A blob the archive already holds (two layers that came out identical) is the
+                // same bytes: the first copy serves, this region is left out.
+                region.seal(&blob_name(digest)).map(|_| ())
+            },
+        )))
     }
 
     fn commit(
@@ -336,54 +341,11 @@ impl StoreWriter for OciArchiveWriter {
     }
 }
 
-/// A blob of known size, written straight into its region of the new archive and named by
-/// its digest on commit.
-struct RegionSink<'a> {
-    region: RegionWriter<'a>,
-    hasher: Hasher,
-    size: u64,
-}
-
-impl io::Write for RegionSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.region.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.region.flush()
-    }
-}
-
-impl ChunkWrite for RegionSink<'_> {
-    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
-        self.hasher.update(chunk.data());
-        self.size += chunk.len() as u64;
-        self.region.write_chunk(chunk)
-    }
-}
-
-impl BlobSink for RegionSink<'_> {
-    fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError> {
-        let RegionSink {
-            region,
-            hasher,
-            size,
-        } = *self;
-        let digest = hasher.finish();
-        // A blob the archive already holds (two layers that came out identical) is the same
-        // bytes: the first copy serves, this region is left out.
-        region.seal(&blob_name(&digest))?;
-        Ok((digest, size))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tarball::TarWriter;
+    use crate::store::direct::AlignedBuf;
+    use crate::store::tar::TarWriter;
     use std::io::Write;
 
     fn layout_tar(path: &Path, blobs: &[&[u8]], index: &[u8]) {
