@@ -38,7 +38,8 @@ use rayon::prelude::*;
 use crate::cipher::{CipherError, DecryptionParams, Decryptor, check_cipher, expected_hmac};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, LayerError};
-use crate::format::{DOCKER_CONFIG, LayerType, OCI_CONFIG, classify_layer};
+use crate::format::classify_descriptor;
+use crate::format::{DOCKER_CONFIG, LayerType, OCI_CONFIG};
 use crate::image::{Descriptor, ManifestNode};
 use crate::keywrap::{DescribeContext, KeyRing, Registry, UnwrapError, describe_layer};
 use crate::pipeline::{self, CHUNK_SIZE, ChannelSink};
@@ -484,11 +485,7 @@ impl Task {
             recorded: String::new(),
             streamed: None,
         };
-        let layer_type = if desc.json.contains("urls") {
-            LayerType::Foreign
-        } else {
-            classify_layer(&desc.media_type)
-        };
+        let layer_type = classify_descriptor(&desc.media_type, &desc.json);
         task.kind = match layer_type {
             LayerType::Foreign => Kind::Skip("foreign layer"),
             LayerType::Other => Kind::Skip("not a filesystem layer"),

@@ -22,6 +22,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use layercrypt::engine::{self, Event, Outcome, Report, Request};
 use layercrypt::error::Error;
+use layercrypt::format::media_type::short_name;
 use layercrypt::image::Platform;
 use layercrypt::inspect::{self, InspectReport};
 use layercrypt::keywrap::{DescribeContext, Environment, KeyRing, Registry};
@@ -1016,21 +1017,6 @@ fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Re
     Ok(())
 }
 
-/// A layer media type short enough for a table column (`tar+gzip+encrypted`,
-/// `rootfs.diff.tar.gzip` for Docker, `wasm`); `--json` has the full one.
-fn short_media_type(media_type: &str) -> &str {
-    const PREFIXES: &[&str] = &[
-        "application/vnd.oci.image.layer.v1.",
-        "application/vnd.oci.image.layer.",
-        "application/vnd.docker.image.",
-        "application/vnd.wasm.content.layer.v1+",
-    ];
-    PREFIXES
-        .iter()
-        .find_map(|p| media_type.strip_prefix(p))
-        .unwrap_or(media_type)
-}
-
 fn print_inspect(out: &mut impl Write, report: &InspectReport) -> io::Result<()> {
     for (i, image) in report.images.iter().enumerate() {
         if i > 0 {
@@ -1071,7 +1057,7 @@ fn print_inspect(out: &mut impl Write, report: &InspectReport) -> io::Result<()>
                     l.index.to_string(),
                     l.digest.short(),
                     l.size.to_string(),
-                    short_media_type(&l.media_type).to_string(),
+                    short_name(&l.media_type).to_string(),
                     encryption,
                     recipients.join(", "),
                 ]);
@@ -1117,30 +1103,5 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn media_types_are_shortened_for_the_table() {
-        for (full, short) in [
-            (
-                "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
-                "tar+gzip+encrypted",
-            ),
-            (
-                "application/vnd.oci.image.layer.nondistributable.v1.tar",
-                "nondistributable.v1.tar",
-            ),
-            (
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                "rootfs.diff.tar.gzip",
-            ),
-            ("application/vnd.wasm.content.layer.v1+wasm", "wasm"),
-            (
-                "application/vnd.in-toto+json",
-                "application/vnd.in-toto+json",
-            ),
-        ] {
-            assert_eq!(short_media_type(full), short);
-        }
     }
 }

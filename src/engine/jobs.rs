@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::cipher::{Decryptor, Encryptor, LayerSecrets, public_options};
 use crate::digest::Digest;
 use crate::error::{Error, LayerError};
-use crate::format::{PUBOPTS_ANNOTATION, encode_base64};
+use crate::format::{PUBOPTS_ANNOTATION, encode_base64, is_foreign};
 use crate::image::Descriptor;
 use crate::keywrap::{Recipient, wrap_for};
 use crate::pipeline;
@@ -256,7 +256,7 @@ impl Execution<'_> {
             .iter()
             .filter(|d| seen.insert(d.digest.clone()) && !self.dest.has_blob(&d.digest))
             // A foreign layer's blob lives at its `urls`; copy it only if it is here anyway.
-            .filter(|d| !d.json.contains("urls") || self.source.has_blob(&d.digest))
+            .filter(|d| !is_foreign(&d.json) || self.source.has_blob(&d.digest))
             .collect();
         self.progress.expect(
             missing.len(),

@@ -8,8 +8,8 @@ use std::fmt;
 
 use crate::digest::Digest;
 
+use super::REF_NAME_ANNOTATION;
 use super::json::{JsonError, JsonObject};
-use super::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, REF_NAME_ANNOTATION};
 
 /// Go's field order for an OCI descriptor, used to place members that are added.
 pub const DESCRIPTOR_FIELDS_BEFORE_ANNOTATIONS: &[&str] = &["mediaType", "digest", "size", "urls"];
@@ -274,16 +274,6 @@ pub(crate) fn parse_descriptor_list(
         .enumerate()
         .map(|(i, obj)| Descriptor::parse(obj, &format!("{what}: {field}[{i}]")))
         .collect()
-}
-
-/// Whether a media type is an image index (OCI or Docker list).
-pub fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
-}
-
-/// Whether a media type is an image manifest (OCI or Docker schema 2).
-pub fn is_manifest(media_type: &str) -> bool {
-    media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use crate::format::descriptor::parse_descriptor_list;
 use crate::format::json::JsonObject;
+use crate::format::media_type::check_unambiguous;
 use crate::format::{DOCKER_CONFIG, OCI_CONFIG};
 use crate::store::{BlobSource, MAX_MANIFEST_SIZE};
 
@@ -152,6 +153,7 @@ pub fn load_node_within(
             what: what.clone(),
             source,
         })?;
+        refuse_ambiguous(&desc, &doc, &what)?;
         let children = parse_descriptor_list(&doc, "manifests", &what)?
             .into_iter()
             .map(|child| load_node_within(store, child, depth + 1, budget))
@@ -181,6 +183,7 @@ fn load_manifest(
     let bytes = store.read_small_blob("manifest", &desc.digest, desc.size, MAX_MANIFEST_SIZE)?;
     budget.spend("manifest", &desc, true)?;
     let doc = JsonObject::parse(&bytes).map_err(json_err)?;
+    refuse_ambiguous(&desc, &doc, &what)?;
     let config_obj =
         doc.get_object("config")
             .map_err(json_err)?
@@ -201,6 +204,15 @@ fn load_manifest(
         platform,
         config,
         layers,
+    })
+}
+
+/// Refuse an index or manifest that another reader could take for the other kind
+/// (CVE-2021-41190): what `verify --require-encrypted` checks must be what a runtime runs.
+fn refuse_ambiguous(desc: &Descriptor, doc: &JsonObject, what: &str) -> Result<(), ImageError> {
+    check_unambiguous(&desc.media_type, doc).map_err(|source| ImageError::Ambiguous {
+        what: what.to_string(),
+        source,
     })
 }
 
@@ -332,5 +344,37 @@ mod tests {
         };
         assert!(matches!(err, ImageError::GraphTooLarge { .. }));
         assert_eq!(absorbed, MAX_STORE_GRAPH_NODES / (MAX_GRAPH_NODES / 2 + 1));
+    }
+
+    #[test]
+    fn documents_that_read_as_both_index_and_manifest_are_refused() {
+        let mut blobs = Blobs(Default::default());
+        let m = manifest(&mut blobs, 0);
+        let list = String::from_utf8(m.json.to_go_bytes()).unwrap();
+        // An index that also carries layers: another tool could run them as a manifest.
+        let index_with_layers =
+            format!(r#"{{"schemaVersion":2,"manifests":[{list}],"layers":[]}}"#);
+        let desc = blobs.put(OCI_INDEX, index_with_layers.into_bytes());
+        let err = load_node(&blobs, desc, 0).unwrap_err();
+        assert!(matches!(err, ImageError::Ambiguous { .. }), "{err}");
+        assert!(err.to_string().contains("field `layers`"), "{err}");
+        // A manifest that also lists manifests.
+        let manifest_with_index = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/x-other","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0}},"layers":[],"manifests":[{list}]}}"#
+        );
+        let desc = blobs.put(OCI_MANIFEST, manifest_with_index.into_bytes());
+        let err = load_node(&blobs, desc, 0).unwrap_err();
+        assert!(matches!(err, ImageError::Ambiguous { .. }), "{err}");
+        // A document whose own mediaType disagrees with its descriptor's.
+        let disagreeing =
+            format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","manifests":[{list}]}}"#);
+        let desc = blobs.put(OCI_INDEX, disagreeing.into_bytes());
+        assert!(matches!(
+            load_node(&blobs, desc, 0),
+            Err(ImageError::Ambiguous { .. })
+        ));
+        // The plain index loads.
+        let desc = blobs.index(&[&m]);
+        assert!(load_node(&blobs, desc, 0).is_ok());
     }
 }

@@ -16,8 +16,8 @@ pub use graph::{
 // user of the graph needs them.
 pub use crate::format::descriptor::{
     DESCRIPTOR_FIELDS_BEFORE_ANNOTATIONS, Descriptor, DescriptorError, Platform, TopIndex,
-    is_index, is_manifest,
 };
+pub use crate::format::media_type::{is_index, is_manifest};
 
 use std::fmt;
 
@@ -47,6 +47,16 @@ pub enum ImageError {
         what: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// An index or manifest could be read as the other kind of document (CVE-2021-41190), so
+    /// what layercrypt checks might not be what a runtime runs.
+    #[error("{what}: {source}")]
+    Ambiguous {
+        /// The document (`manifest sha256:…`).
+        what: String,
+        /// Which field makes it ambiguous.
+        #[source]
+        source: crate::format::media_type::AmbiguousDocument,
     },
     /// Indexes nest deeper than [`MAX_NESTING`] (or refer to themselves).
     #[error("index {digest} nests more than {MAX_NESTING} levels deep (or refers to itself)")]

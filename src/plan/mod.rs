@@ -21,6 +21,7 @@ use std::fmt;
 use crate::cipher::DecryptionParams;
 use crate::digest::Digest;
 use crate::error::{Error, LayerError};
+use crate::format::classify_descriptor;
 use crate::format::json::JsonObject;
 use crate::format::{
     ENC_ANNOTATION_PREFIX, LayerType, PUBOPTS_ANNOTATION, PrivateOptions, PublicOptions,
@@ -487,10 +488,7 @@ fn decide(
     job_of: &mut HashMap<Digest, usize>,
 ) -> Result<LayerAction, Error> {
     // A layer with `urls` is fetched from elsewhere and usually absent here: leave it be.
-    if desc.json.contains("urls") {
-        return Ok(LayerAction::Keep(KeepReason::Foreign));
-    }
-    let layer_type = classify_layer(&desc.media_type);
+    let layer_type = classify_descriptor(&desc.media_type, &desc.json);
     match (operation, layer_type) {
         (_, LayerType::Foreign) => Ok(LayerAction::Keep(KeepReason::Foreign)),
         (_, LayerType::Other) => Ok(LayerAction::Keep(KeepReason::NotALayer)),

@@ -9,9 +9,8 @@
 //! layer data or wraps keys: the jobs do the wrapping.
 
 use crate::error::{Error, LayerError};
-use crate::format::{
-    ENC_ANNOTATION_PREFIX, KEYS_ANNOTATION_PREFIX, LayerType, classify_layer, json::JsonObject,
-};
+use crate::format::classify_descriptor;
+use crate::format::{ENC_ANNOTATION_PREFIX, KEYS_ANNOTATION_PREFIX, LayerType, json::JsonObject};
 use crate::image::Descriptor;
 use crate::keywrap::{
     EditedKeys, RecipientMatcher, Registry, RekeyError, check_all_schemes_handled, has_recipient,
@@ -57,10 +56,7 @@ pub(super) fn decide(
     else {
         unreachable!("only for rekey");
     };
-    if desc.json.contains("urls") {
-        return Ok(Decided::keep(KeepReason::Foreign));
-    }
-    let plain_media_type = match classify_layer(&desc.media_type) {
+    let plain_media_type = match classify_descriptor(&desc.media_type, &desc.json) {
         LayerType::Foreign => return Ok(Decided::keep(KeepReason::Foreign)),
         LayerType::Other => return Ok(Decided::keep(KeepReason::NotALayer)),
         LayerType::Plain { .. } => return Ok(Decided::keep(KeepReason::NotEncrypted)),

@@ -25,9 +25,6 @@ pub(crate) mod hashing;
 pub mod oci;
 pub mod oci_archive;
 pub mod tar;
-/// The former name of [`tar`], kept for the paths that still use it (`store::tarball::Tarball`
-/// below and in `tests/docker_archive.rs`).
-pub use self::tar as tarball;
 pub(crate) mod temp;
 
 use std::fmt;
@@ -204,7 +201,7 @@ impl ImageRef {
     /// docker-archive (Docker 25 and later also add `oci-layout`), an `oci-layout` alone an
     /// OCI archive.
     pub fn detect_archive(path: &Path) -> Result<ImageRef, String> {
-        let tarball = tarball::Tarball::open(path, false).map_err(|e| e.to_string())?;
+        let tarball = tar::Tarball::open(path, false).map_err(|e| e.to_string())?;
         if tarball.contains("manifest.json") {
             Ok(ImageRef::DockerArchive {
                 path: path.to_path_buf(),

@@ -25,13 +25,13 @@ use std::sync::{Arc, Mutex};
 
 use tempfile::NamedTempFile;
 
-use super::direct::{AlignedBuf, FastWriter};
+use super::direct::FastWriter;
+use super::hashing::HashingSink;
 use super::temp::{self, TempDir};
 use super::{
-    BlobSink, BlobSource, ChunkWrite, CommitReport, MAX_INDEX_SIZE, Reachability, StoreError,
-    StoreWriter,
+    BlobSink, BlobSource, CommitReport, MAX_INDEX_SIZE, Reachability, StoreError, StoreWriter,
 };
-use crate::digest::{Algorithm, Digest, Hasher, VerifyError, VerifyingReader};
+use crate::digest::{Algorithm, Digest, VerifyError, VerifyingReader};
 
 /// Name of the layout marker file.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -649,13 +649,17 @@ impl StoreWriter for OciLayoutWriter {
             .try_clone()
             .map_err(|e| StoreError::io("opening", temp.path().to_path_buf(), e))?;
         let out = FastWriter::new(file, temp.path());
-        Ok(Box::new(OciBlobSink {
-            writer: self,
-            temp,
-            out,
-            hasher: Hasher::new(algorithm),
-            size: 0,
-        }))
+        // Published only once flushed, synced and made readable, under the digest written.
+        let publish = move |out: FastWriter, digest: &Digest| {
+            let path = temp.path().to_path_buf();
+            out.finish()
+                .and_then(|()| temp.as_file().sync_all())
+                .map_err(|e| StoreError::io("writing", &path, e))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(PUBLISHED_MODE))
+                .map_err(|e| StoreError::io("setting permissions on", &path, e))?;
+            self.publish(temp, digest)
+        };
+        Ok(Box::new(HashingSink::new(out, algorithm, publish)))
     }
 
     fn commit(
@@ -736,59 +740,6 @@ impl Drop for OciLayoutWriter {
         if published.pending.take().is_some() {
             let _ = fs::remove_file(self.target.join(PENDING_FILE));
         }
-    }
-}
-
-/// A blob being written into an OCI layout.
-struct OciBlobSink<'a> {
-    writer: &'a OciLayoutWriter,
-    /// Names the file, and removes it unless it is published.
-    temp: NamedTempFile,
-    /// Writes it (past the page cache when it is large).
-    out: FastWriter,
-    hasher: Hasher,
-    size: u64,
-}
-
-impl Write for OciBlobSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl ChunkWrite for OciBlobSink<'_> {
-    fn write_chunk(&mut self, chunk: AlignedBuf) -> io::Result<AlignedBuf> {
-        self.hasher.update(chunk.data());
-        self.size += chunk.len() as u64;
-        self.out.write_chunk(chunk)
-    }
-}
-
-impl BlobSink for OciBlobSink<'_> {
-    fn commit(self: Box<Self>) -> Result<(Digest, u64), StoreError> {
-        let OciBlobSink {
-            writer,
-            temp,
-            out,
-            hasher,
-            size,
-        } = *self;
-        let path = temp.path().to_path_buf();
-        out.finish()
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(|e| StoreError::io("writing", &path, e))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(PUBLISHED_MODE))
-            .map_err(|e| StoreError::io("setting permissions on", &path, e))?;
-        let digest = hasher.finish();
-        writer.publish(temp, &digest)?;
-        Ok((digest, size))
     }
 }
 

@@ -15,7 +15,7 @@ use common::{skopeo_ok, testdata};
 use layercrypt::image::{Node, TopIndex, load_node};
 use layercrypt::store::docker_archive::{DockerArchive, DockerArchiveWriter};
 use layercrypt::store::oci::{LockMode, OciLayout};
-use layercrypt::store::tarball::Tarball;
+use layercrypt::store::tar::Tarball;
 use layercrypt::store::{BlobSource, StoreWriter};
 
 const REFERENCE: &str = "layercrypt/plain:v1";

@@ -42,12 +42,12 @@ use super::tar::{Compression, Tarball, normalize_name};
 use super::{BlobSource, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, StoreError};
 use crate::digest::{Algorithm, Digest, Hasher, HashingReader, VerifyingReader};
 use crate::format::REF_NAME_ANNOTATION;
+use crate::format::descriptor::{Descriptor, TopIndex};
 use crate::format::json::JsonObject;
 use crate::format::media_type::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER_ZSTD,
     OCI_MANIFEST, is_foreign,
 };
-use crate::image::{Descriptor, TopIndex};
 
 /// The annotation containerd and Docker 25 put on `index.json` entries: the full image name.
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";

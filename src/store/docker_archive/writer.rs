@@ -19,12 +19,12 @@ use super::legacy::legacy_layers;
 use super::reference::split_reference;
 use super::{CONTAINERD_IMAGE_NAME, ImageConfig, MANIFEST_FILE, REPOSITORIES_FILE, decoder};
 use crate::digest::{Algorithm, Digest, HashingReader, VerifyError};
+use crate::format::descriptor::{Descriptor, TopIndex};
 use crate::format::json::{JsonObject, to_go_vec};
 use crate::format::media_type::{
     DOCKER_MANIFEST, ENCRYPTED_SUFFIX, OCI_MANIFEST, is_foreign, is_non_distributable,
     layer_compression,
 };
-use crate::image::{Descriptor, TopIndex};
 use crate::store::direct::AlignedBuf;
 use crate::store::oci::OciLayoutWriter;
 use crate::store::tar::{TarWriter, parent_dir};
