@@ -88,6 +88,35 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The destination holds one platform per image, and an image has another number of
+    /// platforms selected.
+    #[error(
+        "{destination}: a docker-archive holds one platform per image, and {image} has {} selected ({}); select one platform",
+        platforms.len(),
+        platforms.join(", ")
+    )]
+    OnePlatformPerImage {
+        /// The destination reference.
+        destination: String,
+        /// The image.
+        image: String,
+        /// The platforms selected in it.
+        platforms: Vec<String>,
+    },
+    /// The destination cannot hold encrypted layers, and a layer would stay encrypted.
+    #[error(
+        "{destination}: layer {index} of {image} ({platform}) would stay encrypted, and a docker-archive cannot carry encrypted layers; decrypt every layer, or write to oci: or oci-archive:"
+    )]
+    LayerStaysEncrypted {
+        /// The destination reference.
+        destination: String,
+        /// The image.
+        image: String,
+        /// The platform of the manifest.
+        platform: String,
+        /// The layer's position.
+        index: usize,
+    },
     /// Encrypted images cannot be written to a docker-archive.
     #[error(
         "{destination}: a docker-archive cannot carry encryption metadata (layer media types and annotations), so encrypted images cannot be written to it"

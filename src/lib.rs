@@ -101,4 +101,13 @@ pub mod store;
 mod testutil;
 pub mod verify;
 
+/// Internals the fuzz targets (`fuzz/`) drive directly: parsers of untrusted bytes that are not
+/// part of the library's API. Compiled only under `cargo fuzz` (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::keywrap::pgp::message::{MAX_OPTIONS, Message, pkesk_spans};
+    pub use crate::store::docker_archive::reference::normalize_reference;
+}
+
 pub use error::Error;

@@ -14,11 +14,12 @@
 use std::io::Read;
 use std::sync::OnceLock;
 
-use layercrypt::source::load_images;
 use layercrypt::error::Error;
+use layercrypt::fuzzing::normalize_reference;
 use layercrypt::image::{ImageError, TopIndex};
+use layercrypt::source::load_images;
 use layercrypt::store::BlobSource;
-use layercrypt::store::docker_archive::{DockerArchive, normalize_reference};
+use layercrypt::store::docker_archive::DockerArchive;
 use layercrypt_fuzz::{check_images, check_message, with_scratch_file};
 use libfuzzer_sys::fuzz_target;
 

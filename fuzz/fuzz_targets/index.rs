@@ -9,8 +9,8 @@
 
 #![no_main]
 
-use layercrypt::source::load_images;
 use layercrypt::image::{TopIndex, reachable};
+use layercrypt::source::load_images;
 use layercrypt_fuzz::{MemStore, check_images, check_message};
 use libfuzzer_sys::fuzz_target;
 

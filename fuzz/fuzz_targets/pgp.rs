@@ -12,8 +12,8 @@
 
 use std::sync::OnceLock;
 
+use layercrypt::fuzzing::{MAX_OPTIONS, Message, pkesk_spans};
 use layercrypt::keywrap::pgp::PgpWrapper;
-use layercrypt::keywrap::pgp::message::{MAX_OPTIONS, Message, pkesk_spans};
 use layercrypt::keywrap::{
     DescribeContext, Environment, KeyRing, KeyWrapper, MatchTarget, RecipientMatcher, Removal,
     UnwrapFailure,

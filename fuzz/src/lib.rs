@@ -22,7 +22,7 @@ use layercrypt::keywrap::{
     RecipientMatcher, Registry, describe_layer,
 };
 use layercrypt::plan::{self, JobWork, LayerAction, LayerSelector, Operation, Plan, Selection};
-use layercrypt::store::{BlobSource, StoreError};
+use layercrypt::store::{BlobSource, ImageRef, StoreError};
 
 /// An error must say something: every refusal reaches a user as a message.
 pub fn check_message(error: &impl Display) {
@@ -273,11 +273,30 @@ pub fn check_images(images: &[Image]) {
             layers: vec![LayerSelector::Index(-1)],
         },
     ];
+    // An output that holds anything, and one that holds one plain platform per image (a
+    // docker-archive), so that the plan's capability checks see hostile graphs too.
+    let outputs = ["oci:/fuzz/out", "docker-archive:/fuzz/out.tar"].map(|name| {
+        let reference = ImageRef::parse(name).expect("reference");
+        plan::Output {
+            name: name.to_string(),
+            reference: None,
+            capabilities: reference.capabilities(),
+        }
+    });
     for operation in operations() {
         for selection in &selections {
-            match plan::build("fuzz", images.to_vec(), selection, operation, registry) {
-                Ok(plan) => check_plan(&plan),
-                Err(e) => check_message(&e),
+            for output in &outputs {
+                match plan::build(
+                    "fuzz",
+                    images.to_vec(),
+                    selection,
+                    operation,
+                    registry,
+                    output,
+                ) {
+                    Ok(plan) => check_plan(&plan),
+                    Err(e) => check_message(&e),
+                }
             }
         }
     }

@@ -30,6 +30,13 @@ pub fn hint(error: &Error) -> Option<String> {
         Error::UnknownKeyProvider { .. } => Some(PROVIDER_CONFIG_HINT.into()),
         Error::Key(e) => key_source_hint(e),
         Error::NoRecipients => Some("name at least one recipient with -r jwe:PUBLIC-KEY-FILE".into()),
+        Error::OnePlatformPerImage { .. } => {
+            Some("choose one with --platform OS/ARCH[/VARIANT]".into())
+        }
+        Error::LayerStaysEncrypted { .. } => Some(
+            "decrypt every layer (drop --layer), or write to oci:DIR[:REF] or oci-archive:FILE[:REF]"
+                .into(),
+        ),
         Error::EncryptedToDockerArchive { .. } => {
                 Some("write the encrypted image to oci:DIR[:REF] or oci-archive:FILE[:REF] instead".into())
             }

@@ -435,20 +435,14 @@ pub fn build(
 /// needs every layer plain afterwards.
 fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
     let caps = output.capabilities;
-    let refuse = |reason: String| Error::Destination {
-        destination: output.name.clone(),
-        reason,
-    };
     for image in &plan.images {
         let chosen: Vec<&ManifestPlan> = image.manifests.iter().filter(|m| m.selected).collect();
         if !caps.multi_platform && chosen.len() != 1 {
-            let platforms: Vec<&str> = chosen.iter().map(|m| m.platform.as_str()).collect();
-            return Err(refuse(format!(
-                "a docker-archive holds one platform per image, and {} has {} selected ({}); select one platform",
-                image.name,
-                chosen.len(),
-                platforms.join(", ")
-            )));
+            return Err(Error::OnePlatformPerImage {
+                destination: output.name.clone(),
+                image: image.name.clone(),
+                platforms: chosen.iter().map(|m| m.platform.clone()).collect(),
+            });
         }
         if caps.encrypted_layers {
             continue;
@@ -461,10 +455,12 @@ fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
                         LayerType::Encrypted { .. }
                     );
                 if stays_encrypted {
-                    return Err(refuse(format!(
-                        "layer {} of {} ({}) would stay encrypted, and a docker-archive cannot carry encrypted layers; decrypt every layer, or write to oci: or oci-archive:",
-                        layer.index, image.name, manifest.platform
-                    )));
+                    return Err(Error::LayerStaysEncrypted {
+                        destination: output.name.clone(),
+                        image: image.name.clone(),
+                        platform: manifest.platform.clone(),
+                        index: layer.index,
+                    });
                 }
             }
         }

@@ -19,10 +19,10 @@
 //! decryption gpg did not confirm with `GOODMDC`), never panic on any wrapped blob, and never
 //! keep secret keys, passphrases, session keys or options outside zeroizing memory.
 
-pub mod gpg;
+pub(crate) mod gpg;
 pub mod keyring;
-pub mod message;
-pub mod packet;
+pub(crate) mod message;
+pub(crate) mod packet;
 pub mod recipients;
 
 use std::collections::HashMap;

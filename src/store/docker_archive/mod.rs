@@ -22,7 +22,7 @@
 //! reference grammar both use in `reference.rs`.
 
 mod legacy;
-mod reference;
+pub(crate) mod reference;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -35,7 +35,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-pub use reference::{ReferenceError, normalize_reference};
+pub use reference::ReferenceError;
+pub(crate) use reference::normalize_reference;
 pub use writer::DockerArchiveWriter;
 
 use super::tar::{Compression, Tarball, normalize_name};

@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 pub use crate::format::media_type::Compression;
 pub use index::{MAX_ENTRIES, TarEntry, TarIndex, normalize_name};
 pub use read::{EntryReader, Tarball};
-pub use regions::{RegionWriter, TarRegions};
-pub use write::TarWriter;
+pub(crate) use regions::{RegionWriter, TarRegions};
+pub(crate) use write::TarWriter;
 
 use super::StoreError;
 
@@ -50,7 +50,7 @@ fn bad(archive: &Path, reason: impl Into<String>) -> StoreError {
 }
 
 /// The directory holding `path` (`.` for a bare file name).
-pub fn parent_dir(path: &Path) -> PathBuf {
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
