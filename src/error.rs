@@ -117,6 +117,16 @@ pub enum Error {
         /// The layer's position.
         index: usize,
     },
+    /// A layer's data would have to be read from, or written to, a store that holds none.
+    #[error(
+        "{at}: its data would have to be streamed, and {store} holds no layer data (only re-wrapping keys works there)"
+    )]
+    NoLayerData {
+        /// The store without layer data.
+        store: String,
+        /// The first layer that needs it.
+        at: LayerRef,
+    },
     /// Encrypted images cannot be written to a docker-archive.
     #[error(
         "{destination}: a docker-archive cannot carry encryption metadata (layer media types and annotations), so encrypted images cannot be written to it"

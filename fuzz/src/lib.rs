@@ -280,14 +280,21 @@ pub fn check_images(images: &[Image]) {
         plan::Output {
             name: name.to_string(),
             reference: None,
+            in_place: false,
             capabilities: reference.capabilities(),
         }
     });
+    let input = plan::Input {
+        name: "fuzz",
+        capabilities: ImageRef::parse("oci:/fuzz/in")
+            .expect("reference")
+            .capabilities(),
+    };
     for operation in operations() {
         for selection in &selections {
             for output in &outputs {
                 match plan::build(
-                    "fuzz",
+                    &input,
                     images.to_vec(),
                     selection,
                     operation,

@@ -82,8 +82,12 @@ pub fn run_with_progress(
     plan::check_request(&request.operation, &request.registry, &target.output)?;
     let Source { store, top, images } =
         source::open(&request.source, target.lock(request.dry_run))?;
+    let input = plan::Input {
+        name: store.name(),
+        capabilities: request.source.capabilities(),
+    };
     let plan = plan::build(
-        store.name(),
+        &input,
         images,
         &request.selection,
         &request.operation,
@@ -218,6 +222,7 @@ impl Target {
             output: Output {
                 name: landing.to_string(),
                 reference: dst.and_then(ImageRef::reference).map(str::to_string),
+                in_place: dst.is_none(),
                 capabilities: landing.capabilities(),
             },
             elsewhere: if same_store { None } else { dst.cloned() },

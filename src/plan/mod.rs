@@ -115,6 +115,15 @@ impl fmt::Display for OperationKind {
     }
 }
 
+/// Where a run's images come from, as far as planning needs to know it.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// Its name for messages (`oci:/srv/app`).
+    pub name: &'a str,
+    /// What it holds.
+    pub capabilities: Capabilities,
+}
+
 /// Where a run's result goes, as far as planning needs to know it.
 #[derive(Clone, Debug)]
 pub struct Output {
@@ -122,19 +131,28 @@ pub struct Output {
     pub name: String,
     /// The one reference it names for the result (`oci:DIR:REF`), if any.
     pub reference: Option<String>,
+    /// Whether the result replaces the source in its own store (no destination named).
+    pub in_place: bool,
     /// What it can hold.
     pub capabilities: Capabilities,
 }
 
 /// Refuse a request that cannot succeed whatever the images hold, before any store is opened:
-/// an output that cannot carry the encrypted layers the operation writes, encryption with no
-/// recipient, `--rotate` without `--set`, or decryption with no key and no other way to one
-/// (GnuPG, a key provider).
+/// a source that cannot be rewritten in place rewritten in place, an output that cannot carry
+/// the encrypted layers the operation writes, encryption with no recipient, rotation with no
+/// recipient to rotate to, or decryption with no key and no other way to one (GnuPG, a key
+/// provider).
 pub fn check_request(
     operation: &Operation,
     registry: &Registry,
     output: &Output,
 ) -> Result<(), Error> {
+    if output.in_place && !output.capabilities.in_place {
+        return Err(Error::Destination {
+            destination: output.name.clone(),
+            reason: "it cannot be rewritten in place; name a destination".into(),
+        });
+    }
     if operation.writes_encrypted_layers() && !output.capabilities.encrypted_layers {
         return Err(Error::EncryptedToDockerArchive {
             destination: output.name.clone(),
@@ -344,11 +362,12 @@ impl Plan {
     }
 }
 
-/// Build the plan for `operation` over the `images` of the store named `store`, to be written
-/// to `output`. Fails, having read no layer, when the selection matches nothing, a layer cannot
-/// be opened with the keys, or the output cannot hold the result.
+/// Build the plan for `operation` over the `images` of `input`, to be written to `output`.
+/// Fails, having read no layer, when the selection matches nothing, a layer cannot be opened
+/// with the keys, a layer's data would have to be read from or written to a store that holds
+/// none, or the output cannot hold the result.
 pub fn build(
-    store: &str,
+    input: &Input<'_>,
     images: Vec<Image>,
     selection: &Selection,
     operation: &Operation,
@@ -364,6 +383,7 @@ pub fn build(
             ),
         });
     }
+    let store = input.name;
     let choices = select::choose(store, &images, selection)?;
     let mut plans = Vec::with_capacity(images.len());
     let mut jobs: Vec<Job> = Vec::new();
@@ -426,6 +446,7 @@ pub fn build(
         jobs,
         warnings,
     };
+    check_layer_data(&plan, input, output)?;
     check_output(&plan, output)?;
     Ok(plan)
 }
@@ -433,6 +454,25 @@ pub fn build(
 /// Refuse a plan whose result the output cannot hold: an output that holds one manifest per
 /// image needs exactly one selected platform in each, and one that holds no encrypted layer
 /// needs every layer plain afterwards.
+/// Refuse a plan that must read or write layer data where a store holds none (a registry's
+/// manifests alone): only re-wrapping keys works there.
+fn check_layer_data(plan: &Plan, input: &Input<'_>, output: &Output) -> Result<(), Error> {
+    let Some(job) = plan.jobs.iter().find(|j| j.work.streams_data()) else {
+        return Ok(());
+    };
+    let store = if !input.capabilities.layer_data {
+        input.name
+    } else if !output.capabilities.layer_data {
+        output.name.as_str()
+    } else {
+        return Ok(());
+    };
+    Err(Error::NoLayerData {
+        store: store.to_string(),
+        at: job.at.clone(),
+    })
+}
+
 fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
     let caps = output.capabilities;
     for image in &plan.images {
@@ -575,4 +615,161 @@ pub fn public_options(desc: &Descriptor) -> Result<(JsonObject, PublicOptions), 
         .map_err(|e| LayerError::BadPublicOptionsBase64(e.to_string()))?;
     let public = PublicOptions::from_json(&pubopts_json).map_err(LayerError::Options)?;
     Ok((annotations, public))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keywrap::Environment;
+    use crate::store::ImageRef;
+
+    fn output(name: &str, in_place: bool) -> Output {
+        Output {
+            name: name.to_string(),
+            reference: None,
+            in_place,
+            capabilities: ImageRef::parse(name).unwrap().capabilities(),
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::new(&Environment::default()).unwrap()
+    }
+
+    #[test]
+    fn requests_that_cannot_succeed_are_refused_before_anything_is_opened() {
+        let registry = registry();
+        let oci = output("oci:/x", false);
+        let no_recipients = Operation::Encrypt {
+            recipients: Vec::new(),
+        };
+        assert!(matches!(
+            check_request(&no_recipients, &registry, &oci),
+            Err(Error::NoRecipients)
+        ));
+        // The output's declared capabilities come first: a docker-archive holds no encrypted
+        // layer, whoever the recipients are.
+        assert!(matches!(
+            check_request(
+                &no_recipients,
+                &registry,
+                &output("docker-archive:/x.tar", false)
+            ),
+            Err(Error::EncryptedToDockerArchive { .. })
+        ));
+        let rotate_to_nobody = Operation::Rekey {
+            keys: KeyRing::default(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            set: Vec::new(),
+            rotate: true,
+        };
+        assert!(matches!(
+            check_request(&rotate_to_nobody, &registry, &oci),
+            Err(Error::NoRecipients)
+        ));
+        let no_keys = Operation::Decrypt {
+            keys: KeyRing::default(),
+        };
+        assert!(matches!(
+            check_request(&no_keys, &registry, &oci),
+            Err(Error::NoKeys)
+        ));
+        // Decrypting into a docker-archive is what it is for.
+        let with_gpg = Operation::Decrypt {
+            keys: KeyRing {
+                use_gpg: true,
+                ..KeyRing::default()
+            },
+        };
+        assert!(
+            check_request(
+                &with_gpg,
+                &registry,
+                &output("docker-archive:/x.tar", false)
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_rewritten_in_place_is_refused_in_place() {
+        let mut fixed = output("oci:/x", true);
+        assert!(
+            check_request(
+                &Operation::Decrypt {
+                    keys: KeyRing {
+                        use_gpg: true,
+                        ..KeyRing::default()
+                    }
+                },
+                &registry(),
+                &fixed
+            )
+            .is_ok()
+        );
+        fixed.capabilities.in_place = false;
+        let err = check_request(
+            &Operation::Decrypt {
+                keys: KeyRing {
+                    use_gpg: true,
+                    ..KeyRing::default()
+                },
+            },
+            &registry(),
+            &fixed,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("cannot be rewritten in place"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn layer_data_is_needed_only_by_jobs_that_stream_it() {
+        let desc = Descriptor::parse(
+            JsonObject::parse(br#"{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0}"#).unwrap(),
+            "layer",
+        )
+        .unwrap();
+        let at = LayerRef {
+            image: "oci:/x:a".into(),
+            platform: "linux/amd64".into(),
+            index: 0,
+            digest: desc.digest.clone(),
+        };
+        let mut plan = Plan {
+            operation: OperationKind::Encrypt,
+            images: Vec::new(),
+            jobs: vec![Job {
+                source: desc,
+                at,
+                work: JobWork::Encrypt {
+                    media_type: "m".into(),
+                },
+            }],
+            warnings: Vec::new(),
+        };
+        let mut manifests_only = ImageRef::parse("oci:/x").unwrap().capabilities();
+        manifests_only.layer_data = false;
+        let full = Input {
+            name: "oci:/x",
+            capabilities: ImageRef::parse("oci:/x").unwrap().capabilities(),
+        };
+        let bare = Input {
+            name: "registry/x",
+            capabilities: manifests_only,
+        };
+        let out = output("oci:/y", false);
+        assert!(check_layer_data(&plan, &full, &out).is_ok());
+        let err = check_layer_data(&plan, &bare, &out).unwrap_err();
+        assert!(matches!(err, Error::NoLayerData { ref store, .. } if store == "registry/x"));
+        let mut bare_out = output("oci:/y", false);
+        bare_out.capabilities = manifests_only;
+        assert!(check_layer_data(&plan, &full, &bare_out).is_err());
+        // Nothing streams: a plan with no jobs needs no layer data anywhere.
+        plan.jobs.clear();
+        assert!(check_layer_data(&plan, &bare, &bare_out).is_ok());
+    }
 }

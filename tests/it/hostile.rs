@@ -34,17 +34,9 @@ fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// Deterministic junk (xorshift), so a failure can be reproduced.
+/// Deterministic junk (the unit tests' xorshift generator), so a failure can be reproduced.
 fn junk(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::testutil::XorShift::new(seed | 1).bytes(len)
 }
 
 /// A file of the hostile corpus.

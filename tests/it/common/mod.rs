@@ -9,6 +9,10 @@ pub mod keyprovider;
 pub mod mkimage;
 pub mod registry;
 pub mod softhsm;
+/// The unit tests' deterministic generator (`src/testutil.rs`), shared rather than copied.
+#[path = "../../../src/testutil.rs"]
+#[allow(dead_code)]
+pub mod testutil;
 
 use std::collections::BTreeMap;
 use std::fs;
