@@ -1,8 +1,13 @@
-//! The OCI image graph: descriptors, platforms, manifests and (nested) indexes, loaded from a
-//! store and kept as order-preserving JSON so they can be rewritten without loss.
+//! The OCI image graph: manifests and (nested) indexes, loaded from a store (`graph`) and kept
+//! as order-preserving JSON so they can be rewritten without loss, and reachability over it
+//! (`gc`). The descriptors, platforms and top-level index it is made of are wire format
+//! ([`crate::format::descriptor`]), re-exported here.
 //!
-//! Loading reads only small blobs (manifests, indexes, configs), each verified against its
-//! descriptor and bounded in size; nesting is bounded in depth. Layer blobs are never read here.
+//! This layer sits above the store interface, as umoci's `casext` sits above its `cas`: stores
+//! know blobs and the index, the graph knows what the blobs mean. Loading reads only small
+//! blobs (manifests, indexes, configs), each verified against its descriptor and bounded in
+//! size, refuses documents that read as both index and manifest, and bounds nesting and the
+//! whole graph. Layer blobs are never read here.
 
 mod gc;
 mod graph;

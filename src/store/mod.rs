@@ -1,8 +1,11 @@
 //! Image stores: where blobs and the top-level index come from and go to.
 //!
-//! A store is two small interfaces: [`BlobSource`] (read the index and verified blobs) and
-//! [`StoreWriter`] (stage new blobs, then commit a new index last). The engine works only
-//! through them and never knows which kind of store it is writing to. [`oci`] implements both
+//! A store is two small interfaces (`store/api.rs`, re-exported here): [`BlobSource`] (read the
+//! index and verified blobs) and [`StoreWriter`] (stage new blobs, then commit a new index
+//! last), with what each kind can hold declared as [`Capabilities`] by
+//! [`ImageRef::capabilities`]. The engine works only through them and never knows which kind
+//! of store it is writing to; the plan checks the capabilities. Stores never parse a manifest:
+//! the image graph ([`crate::image`]) sits above them. [`oci`] implements both
 //! for OCI image layout directories, [`oci_archive`] for tars of them and [`docker_archive`]
 //! for `docker save` tarballs (the two archives read and write tars through [`tar`]);
 //! [`open_source`] and [`open_destination`] pick the implementation an [`ImageRef`] names.
