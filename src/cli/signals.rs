@@ -15,13 +15,22 @@
 //! A second signal exits at once, whatever is going on. What that leaves (temporaries, a
 //! pending list), the next run that locks the store removes, as after `kill -9`.
 //!
+//! Exiting on the spot may happen while a passphrase prompt has the terminal in raw mode (a
+//! Ctrl-C at the prompt, which it answers by raising SIGINT; a `kill` while it waits; a Ctrl-C
+//! in the instant between the prompt's text and its raw mode). So the modes the terminal had
+//! when the command started are kept, and put back before exiting if they changed. Never
+//! otherwise: a process in the background that sets its terminal's modes is stopped (SIGTTOU).
+//!
 //! A process that only waits for the run it started again with a PKCS#11 module environment
 //! passes each signal a process sent it (`kill`) on to that run, and exits with its status.
 //! Signals from the terminal (Ctrl-C, a hang-up) reach the run itself, which is in the same
 //! foreground process group: passing them on too would count as a second signal.
 
+use std::fs::File;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use rustix::termios::{OptionalActions, Termios, tcgetattr, tcsetattr};
 
 pub(crate) use signal_hook::consts::SIGINT;
 use signal_hook::consts::{SIGHUP, SIGTERM};
@@ -38,6 +47,9 @@ static CHILD: AtomicU32 = AtomicU32::new(0);
 /// Whether `error: interrupted` was printed: once, by whichever thread gets there first. A
 /// lock, so that exiting on the spot waits for a line another thread is printing.
 static REPORTED: Mutex<bool> = Mutex::new(false);
+
+/// The controlling terminal and its modes when the command started; `None` without one.
+static TERMINAL: OnceLock<Option<(File, Termios)>> = OnceLock::new();
 
 /// What to do about the `count`-th signal.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,6 +78,11 @@ fn respond(count: u32, child: bool, from_terminal: bool) -> Response {
 
 /// Start receiving SIGINT, SIGTERM and SIGHUP.
 pub(crate) fn install() -> std::io::Result<()> {
+    TERMINAL.get_or_init(|| {
+        let tty = File::open("/dev/tty").ok()?;
+        let modes = tcgetattr(&tty).ok()?;
+        Some((tty, modes))
+    });
     let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("layercrypt-signals".into())
@@ -117,8 +134,22 @@ fn report_locked(reported: &mut bool) {
 /// in the middle of the line: the lock waits for a thread printing it.
 fn exit_now(signal: i32) -> ! {
     let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    restore_terminal();
     report_locked(&mut reported);
     signal_hook::low_level::exit(i32::from(exit_status(signal)))
+}
+
+/// Put back the terminal's modes from the command's start, if a prompt left them changed.
+fn restore_terminal() {
+    let Some(Some((tty, started))) = TERMINAL.get() else {
+        return;
+    };
+    if let Ok(now) = tcgetattr(tty)
+        && (now.local_modes != started.local_modes || now.input_modes != started.input_modes)
+    {
+        // Exiting anyway: a terminal that refuses cannot be helped.
+        let _ = tcsetattr(tty, OptionalActions::Now, started);
+    }
 }
 
 /// Pass every signal to `child` while the guard lives.

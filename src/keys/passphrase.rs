@@ -98,10 +98,10 @@ pub fn passphrase_candidates(
                 .into_encoded_bytes(),
         ),
         PassphraseSource::Prompt => {
-            // The terminal is in raw mode while it asks, and only the prompt can put it back:
-            // Ctrl-C (which it answers itself) or a signal must wait for it, not exit.
-            let _restore_terminal =
-                crate::interrupt::Deferred::new().map_err(|e| fail(e.to_string()))?;
+            // The terminal is in raw mode while it asks, and a stop cannot wait for the
+            // answer (a `kill` while it waits would hang until Enter): the prompt leaves
+            // nothing on disk, so a command may exit on the spot, putting the terminal's modes
+            // back itself (the layercrypt command does).
             let prompt = format!("Passphrase for {}: ", key_path.display());
             Zeroizing::new(
                 rpassword::prompt_password(prompt)

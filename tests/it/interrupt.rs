@@ -442,64 +442,156 @@ fn ctrl_c_on_a_terminal_stops_a_run_started_again_for_pkcs11_once() {
     assert!(process_gone(provider));
 }
 
+/// A decrypt run on a terminal of its own (`script`), waiting at its passphrase prompt with
+/// the terminal in raw mode: the state a user sees when the prompt asks.
+struct Prompting {
+    run: Child,
+    terminal: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+    dst: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Prompting {
+    /// Start the run (after it: its status and the terminal's modes) and wait for the prompt.
+    fn start() -> Prompting {
+        use std::sync::{Arc, Mutex};
+        let tmp = tempfile::tempdir().unwrap();
+        let dst = tmp.path().join("out");
+        let command = format!(
+            "tty; {} decrypt -k {} {} {}; echo status=$?; stty -a",
+            env!("CARGO_BIN_EXE_layercrypt"),
+            key("rsa2048.enc-legacy.pem"),
+            oci(&testdata("images/skopeo-rsa2048"), "v1"),
+            oci(&dst, "v1"),
+        );
+        let mut run = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs");
+        let terminal = Arc::new(Mutex::new(String::new()));
+        let mut stdout = run.stdout.take().unwrap();
+        let reader = {
+            let terminal = Arc::clone(&terminal);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    terminal
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        wait_until("the passphrase prompt", || {
+            terminal.lock().unwrap().contains("Passphrase for")
+        });
+        // The prompt's text comes before its raw mode: a Ctrl-C in between is the terminal's
+        // SIGINT to the whole foreground group, the shell included, not a key the prompt reads.
+        let tty = terminal
+            .lock()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_string();
+        wait_until("the prompt's raw mode", || {
+            let modes = Command::new("stty")
+                .args(["-F", &tty, "-a"])
+                .output()
+                .unwrap();
+            let modes = String::from_utf8_lossy(&modes.stdout).into_owned();
+            modes.split_whitespace().any(|m| m == "-icanon")
+        });
+        Prompting {
+            run,
+            terminal,
+            reader,
+            dst,
+            _tmp: tmp,
+        }
+    }
+
+    /// The layercrypt process, found by its destination among the processes.
+    fn layercrypt_pid(&self) -> u32 {
+        let dst = self.dst.to_str().unwrap();
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.first().is_some_and(|a| a.ends_with("layercrypt"))
+                && args.iter().any(|a| a.contains(dst))
+            {
+                return pid;
+            }
+        }
+        panic!("no layercrypt process writes {dst}");
+    }
+
+    /// Wait for the terminal session to end, check what every stopped prompt must leave (one
+    /// `error: interrupted`, `status`, the terminal's modes back, nothing written), and return
+    /// what the terminal showed.
+    fn finish(mut self, status: i32) -> String {
+        exit_status(&mut self.run);
+        self.reader.join().unwrap();
+        let terminal = self.terminal.lock().unwrap().clone();
+        assert_eq!(
+            terminal.matches("error: interrupted").count(),
+            1,
+            "{terminal}"
+        );
+        assert!(terminal.contains(&format!("status={status}")), "{terminal}");
+        let modes: Vec<&str> = terminal.split_whitespace().collect();
+        for mode in ["echo", "icanon", "isig"] {
+            assert!(
+                modes.contains(&mode),
+                "{mode} is off after the run:\n{terminal}"
+            );
+        }
+        assert!(!self.dst.exists());
+        terminal
+    }
+}
+
 /// Ctrl-C at a passphrase prompt: the prompt (which reads the terminal in raw mode, and so
 /// receives Ctrl-C as a character) restores the terminal before the run stops, 130, one line;
 /// the shell after it still echoes.
 #[test]
 fn ctrl_c_at_a_passphrase_prompt_restores_the_terminal() {
     use std::io::Write as _;
-    use std::sync::{Arc, Mutex};
-    let tmp = tempfile::tempdir().unwrap();
-    let dst = tmp.path().join("out");
-    let command = format!(
-        "{} decrypt -k {} {} {}; echo status=$?; stty -a",
-        env!("CARGO_BIN_EXE_layercrypt"),
-        key("rsa2048.enc-legacy.pem"),
-        oci(&testdata("images/skopeo-rsa2048"), "v1"),
-        oci(&dst, "v1"),
-    );
-    let mut run = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let terminal = Arc::new(Mutex::new(String::new()));
-    let mut stdout = run.stdout.take().unwrap();
-    let reader = {
-        let terminal = Arc::clone(&terminal);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                terminal
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    };
-    wait_until("the passphrase prompt", || {
-        terminal.lock().unwrap().contains("Passphrase for")
-    });
-    run.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
-    exit_status(&mut run);
-    reader.join().unwrap();
-    let terminal = terminal.lock().unwrap().clone();
-    assert_eq!(
-        terminal.matches("error: interrupted").count(),
-        1,
-        "{terminal}"
-    );
-    assert!(terminal.contains("status=130"), "{terminal}");
-    let modes: Vec<&str> = terminal.split_whitespace().collect();
-    for mode in ["echo", "icanon", "isig"] {
-        assert!(
-            modes.contains(&mode),
-            "{mode} is off after the run:\n{terminal}"
-        );
-    }
-    assert!(!dst.exists());
+    let mut prompting = Prompting::start();
+    prompting
+        .run
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"\x03")
+        .unwrap();
+    prompting.finish(130);
+}
+
+/// `kill` while the prompt waits for an answer that never comes: the run does not wait for
+/// Enter; it stops at once, 143, with the terminal's modes put back.
+#[test]
+fn a_signal_while_a_passphrase_prompt_waits_stops_the_run_and_restores_the_terminal() {
+    let prompting = Prompting::start();
+    let status = Command::new("kill")
+        .args(["-TERM", &prompting.layercrypt_pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    prompting.finish(143);
 }
