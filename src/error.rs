@@ -117,6 +117,21 @@ pub enum Error {
         /// The layer's position.
         index: usize,
     },
+    /// The operation streams layer data, and a store of the run holds none (a registry's
+    /// manifests): refused before anything is read.
+    #[error(
+        "{store}: {} {}layer data, which layercrypt does not move to or from a registry (only re-wrapping keys works there: rekey --add, --remove, --set)",
+        operation,
+        if *rotate { "with a new content key re-encrypts all " } else { "reads and writes " }
+    )]
+    NeedsLayerData {
+        /// The store without layer data.
+        store: String,
+        /// What was asked.
+        operation: crate::plan::OperationKind,
+        /// Whether it is a rotation (a re-key that re-encrypts).
+        rotate: bool,
+    },
     /// A layer's data would have to be read from, or written to, a store that holds none.
     #[error(
         "{at}: its data would have to be streamed, and {store} holds no layer data (only re-wrapping keys works there)"

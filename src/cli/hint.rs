@@ -8,6 +8,8 @@ use layercrypt::image::ImageError;
 use layercrypt::keys::certificate::EXPECT_CERTIFICATE;
 use layercrypt::keys::{FileKind, KeyError};
 use layercrypt::keywrap::{KeySourceError, RecipientError, RekeyError, RemoveError, UnwrapError};
+use layercrypt::store::StoreError;
+use layercrypt::store::registry::RegistryError;
 
 /// What to do about a key provider that is named but not configured.
 const PROVIDER_CONFIG_HINT: &str = "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON file whose \"key-providers\" has an entry of that name (README: Key providers)";
@@ -15,11 +17,17 @@ const PROVIDER_CONFIG_HINT: &str = "set OCICRYPT_KEYPROVIDER_CONFIG to a JSON fi
 /// A likely fix for `error`, for the `hint:` line under it.
 pub fn hint(error: &Error) -> Option<String> {
     match error {
-        Error::Store(e) => e.hint(),
+        Error::Store(e) => store_hint(e),
         Error::Image { source, .. } => match source.as_ref() {
-                ImageError::Store(e) => e.hint(),
+                ImageError::Store(e) => store_hint(e),
                 _ => None,
             },
+        Error::NeedsLayerData { store, operation, .. } => {
+            let image = store.strip_prefix("docker://").unwrap_or(store);
+            Some(format!(
+                "copy the image to a layout, {operation} it there, and copy it back: skopeo copy docker://{image} oci:DIR:TAG && layercrypt {operation} … oci:DIR:TAG && skopeo copy oci:DIR:TAG docker://{image}"
+            ))
+        }
         Error::Recipient {
                 spec,
                 source: RecipientError::NoScheme,
@@ -191,4 +199,33 @@ fn recipient_hint(error: &RecipientError) -> Option<String> {
         RecipientError::Key { source, .. } => key_hint(source),
         _ => None,
     }
+}
+
+/// A store error's fix; a registry's names the registry options.
+fn store_hint(error: &StoreError) -> Option<String> {
+    match error {
+        StoreError::Registry(e) => registry_hint(e),
+        e => e.hint(),
+    }
+}
+
+fn registry_hint(error: &RegistryError) -> Option<String> {
+    Some(match error {
+        RegistryError::NotBuilt => "build layercrypt with its default features (the `registry` feature), or copy the image to a layout with `skopeo copy docker://… oci:DIR:TAG`".into(),
+        RegistryError::Denied { credentials: false, registry, .. } => format!(
+            "log in first (`skopeo login {registry}` or `podman login {registry}` write the auth file layercrypt reads), or give --creds USER (the password is asked for) or --creds-file FILE"
+        ),
+        RegistryError::Denied { credentials: true, .. } => "check the user name and password (--creds, --creds-file, --authfile), and that they may read (and, to re-key, push to) this repository".into(),
+        RegistryError::Unreachable { reason, registry, .. } if reason.contains("certificate") => format!(
+            "trust the registry's CA: put it in --cert-dir DIR (as DIR/ca.crt) or /etc/containers/certs.d/{registry}/; --tls-verify=false turns verification off"
+        ),
+        RegistryError::Unreachable { .. } => "check the host and port; a registry without TLS needs --tls-verify=false".into(),
+        RegistryError::NotFound { .. } => "check the repository and tag; `layercrypt inspect docker://HOST/REPO` (no tag) shows every tag".into(),
+        RegistryError::Redirect { .. }
+        | RegistryError::TooLarge { .. }
+        | RegistryError::DigestMismatch { .. }
+        | RegistryError::BadAnswer { .. } => "the registry's answer cannot be trusted; nothing was changed".into(),
+        RegistryError::AuthFile { .. } => "fix or remove the file, or name another with --authfile".into(),
+        _ => return None,
+    })
 }

@@ -10,6 +10,7 @@
 mod bars;
 mod hint;
 mod man;
+mod registry;
 mod rekey;
 mod signals;
 mod verify;
@@ -94,6 +95,10 @@ Image references:
   oci-archive:PATH[:REF]     a tar of an OCI layout; read in place, rewritten by rename
   docker-archive:PATH[:REF]  a `docker save` tarball; REF is a repo:tag. As output: decrypted
                              images only, one platform each (encrypted output is refused)
+  docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+                             an image in a registry, read from its manifests alone (no tag: every
+                             tag): inspect, verify, and rekey --add/--remove/--set in place or to
+                             another tag. The network is used only for these references
   PATH                       a directory is an OCI layout; a file is detected by its content
 
 Examples (each command's --help has more):
@@ -393,6 +398,13 @@ pub struct RekeyArgs {
     /// Re-key every image named in place, even when there are exactly two.
     #[arg(long = "in-place")]
     pub in_place: bool,
+    /// docker:// images: delete the manifests the re-key replaced, by digest, where the
+    /// registry allows it (whoever can pull an old manifest can read its wrapped keys).
+    #[arg(long = "delete-old")]
+    pub delete_old: bool,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
     /// Platform and layer selection.
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -420,6 +432,9 @@ pub struct InspectArgs {
     /// Platform and layer selection.
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
     /// Image to inspect.
     #[arg(value_name = "SRC")]
     pub source: String,
@@ -434,7 +449,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Also decrypt every selected layer to nowhere and check the HMAC, the blob's digest and
-    /// size, the recorded plaintext digest and the config's diff_ids (needs a key).
+    /// size, the recorded plaintext digest and the config's diff_ids (needs a key). For a
+    /// docker:// image this downloads every selected layer (to memory, never to disk).
     #[arg(long, requires = "key_options")]
     pub full: bool,
     /// Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public
@@ -460,6 +476,9 @@ pub struct VerifyArgs {
     /// never. -q draws none.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Registry options.
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
     /// Image to verify.
     #[arg(value_name = "SRC")]
     pub source: String,
@@ -698,8 +717,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 gpg_homedir: Environment::from_process(args.gpg.gpg_homedir.clone()).gpg_homedir,
                 use_gpg: true,
             };
+            let source = parse_ref(&args.source)?;
+            let access = args.registry.access(&[&source], false)?;
             let report = inspect::inspect(
-                &parse_ref(&args.source)?,
+                &source.with_access(&access),
                 &selection(&args.selection)?,
                 &registry,
                 &context,
@@ -1002,7 +1023,18 @@ fn print_summary(out: &mut impl Write, report: &Report, verbose: bool) -> io::Re
             )?;
         }
     }
-    if !report.removed_blobs.is_empty() {
+    if !report.removed_blobs.is_empty() && report.destination.starts_with("docker://") {
+        writeln!(
+            out,
+            "deleted {} replaced manifest{} from the registry",
+            report.removed_blobs.len(),
+            if report.removed_blobs.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        )?;
+    } else if !report.removed_blobs.is_empty() {
         writeln!(
             out,
             "removed {} blob{} no longer referenced by the layout",

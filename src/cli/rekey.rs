@@ -58,6 +58,18 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         args.common.quiet,
         args.common.verbose,
     )?;
+    let refs = images
+        .iter()
+        .map(|i| parse_ref(i))
+        .collect::<Result<Vec<_>, _>>();
+    let access = match &refs {
+        Ok(refs) => args
+            .registry
+            .access(&refs.iter().collect::<Vec<_>>(), args.delete_old)?,
+        // Each image's own error is reported where it is re-keyed.
+        Err(_) => args.registry.access(&[], args.delete_old)?,
+    };
+    let parse_ref = |text: &str| parse_ref(text).map(|r| r.with_access(&access));
     let destination = match (batch, images.as_slice()) {
         (false, [_, dst]) => Some(parse_ref(dst)?),
         _ => None,
@@ -80,6 +92,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
     if !batch {
         let report = run_request(&request, &args.common)?;
         print_report(&report, &args.common)?;
+        old_manifests_note(&args, &[report]);
         return Ok(EXIT_OK);
     }
 
@@ -109,6 +122,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
             }
         }
     }
+    old_manifests_note(&args, &done);
     let mut out = io::stdout().lock();
     if args.common.json {
         let failures: Vec<serde_json::Value> = failed
@@ -147,6 +161,32 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         names.join(", ")
     );
     Ok(EXIT_ERROR)
+}
+
+/// After recipients were dropped from a registry's images without `--delete-old`: the
+/// replaced manifests stay readable by digest, and with them the dropped recipients' wrapped
+/// keys. Say so, once.
+fn old_manifests_note(args: &RekeyArgs, reports: &[Report]) {
+    let drops = !args.remove.is_empty() || !args.set.is_empty();
+    if !drops || args.delete_old || args.common.quiet || args.common.dry_run {
+        return;
+    }
+    let old: Vec<String> = reports
+        .iter()
+        .flat_map(|r| &r.images)
+        .filter(|i| i.name.starts_with("docker://") && i.old_digest != i.new_digest)
+        .map(|i| format!("{} (was {})", i.name, i.old_digest))
+        .collect();
+    if old.is_empty() {
+        return;
+    }
+    super::diagnostic(
+        "note",
+        &format!(
+            "the replaced manifests still exist in the registry by digest, and whoever can pull them can still read the removed recipients' wrapped keys: {}. --delete-old deletes them where the registry allows it; only --rotate revokes (README: Registries)",
+            old.join(", ")
+        ),
+    );
 }
 
 /// The image references listed in a file: one per line, blank lines and `#` comments skipped.

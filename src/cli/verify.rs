@@ -39,7 +39,11 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
         None
     };
     let request = VerifyRequest {
-        source: parse_ref(&args.source)?,
+        source: {
+            let source = parse_ref(&args.source)?;
+            let access = args.registry.access(&[&source], false)?;
+            source.with_access(&access)
+        },
         selection: selection(&args.selection)?,
         keys,
         full: args.full,

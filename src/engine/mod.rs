@@ -13,8 +13,6 @@
 //! store can hold is its declared [`Capabilities`](crate::store::Capabilities), which the plan
 //! has already checked). An error at any point leaves the destination as it was.
 
-use std::path::Path;
-
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::keywrap::Registry;
@@ -79,6 +77,13 @@ pub fn run_with_progress(
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
     let target = Target::of(request)?;
+    plan::check_layer_stores(
+        &request.operation,
+        &request.source.to_string(),
+        request.source.capabilities(),
+        &target.output,
+    )?;
+    target.refuse_cross_store(request)?;
     plan::check_request(&request.operation, &request.registry, &target.output)?;
     let Source { store, top, images } =
         source::open(&request.source, target.lock(request.dry_run))?;
@@ -209,8 +214,9 @@ impl Target {
         let dst = request.destination.as_ref();
         let same_store = match dst {
             None => true,
-            Some(d) => same_directory(request.source.path(), d.path()),
+            Some(d) => request.source.same_store(d),
         };
+
         let landing = dst.unwrap_or(&request.source);
         if same_store && dst.is_some_and(|d| d.transport() != request.source.transport()) {
             return Err(Error::Destination {
@@ -230,6 +236,23 @@ impl Target {
         })
     }
 
+    /// Refuse a registry on one side only, or two repositories: layers would have to move
+    /// between stores, which is `skopeo copy`'s job.
+    fn refuse_cross_store(&self, request: &Request) -> Result<(), Error> {
+        match &request.destination {
+            Some(d) if (d.is_registry() || request.source.is_registry()) && !self.same_store => {
+                Err(Error::Destination {
+                    destination: d.to_string(),
+                    reason: format!(
+                        "a registry image is re-keyed within its own repository, and {} is another store",
+                        d
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// How the source must be locked: exclusively when the run will rewrite it.
     fn lock(&self, dry_run: bool) -> LockMode {
         if self.same_store && !dry_run {
@@ -237,14 +260,6 @@ impl Target {
         } else {
             LockMode::Shared
         }
-    }
-}
-
-/// Whether two paths name the same directory (the second may not exist yet).
-fn same_directory(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
     }
 }
 

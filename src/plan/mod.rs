@@ -137,6 +137,33 @@ pub struct Output {
     pub capabilities: Capabilities,
 }
 
+/// Refuse, before any store is opened, an operation that streams layer data (encrypt, decrypt,
+/// rotate) where the source or the output holds none.
+pub fn check_layer_stores(
+    operation: &Operation,
+    source_name: &str,
+    source: Capabilities,
+    output: &Output,
+) -> Result<(), Error> {
+    let rotate = matches!(operation, Operation::Rekey { rotate: true, .. });
+    let streams = rotate || !matches!(operation, Operation::Rekey { .. });
+    if !streams {
+        return Ok(());
+    }
+    let store = if !source.layer_data {
+        source_name
+    } else if !output.capabilities.layer_data {
+        output.name.as_str()
+    } else {
+        return Ok(());
+    };
+    Err(Error::NeedsLayerData {
+        store: store.to_string(),
+        operation: operation.kind(),
+        rotate,
+    })
+}
+
 /// Refuse a request that cannot succeed whatever the images hold, before any store is opened:
 /// a source that cannot be rewritten in place rewritten in place, an output that cannot carry
 /// the encrypted layers the operation writes, encryption with no recipient, rotation with no

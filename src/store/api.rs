@@ -142,6 +142,9 @@ pub enum StoreError {
         /// What it cannot hold.
         reason: String,
     },
+    /// A registry failed, refused or sent something unusable.
+    #[error(transparent)]
+    Registry(#[from] super::registry::RegistryError),
     /// The destination exists and is not something we may write into.
     #[error("{} exists and is not an OCI image layout or an empty directory", path.display())]
     DestinationOccupied {

@@ -27,11 +27,13 @@ pub mod docker_archive;
 pub(crate) mod hashing;
 pub mod oci;
 pub mod oci_archive;
+pub mod registry;
 pub mod tar;
 pub(crate) mod temp;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::digest::Digest;
 
@@ -91,6 +93,7 @@ pub fn open_source(
             path,
             mode == LockMode::Exclusive,
         )?),
+        ImageRef::Registry { reference, access } => open_registry(reference, access, mode)?,
     };
     if mode == LockMode::Exclusive {
         store.recover(reach);
@@ -111,9 +114,38 @@ pub fn open_destination(
         ImageRef::DockerArchive { path, .. } => {
             Box::new(docker_archive::DockerArchiveWriter::create(path)?)
         }
+        // A registry is written only as its own source (the plan refuses the rest).
+        ImageRef::Registry { .. } => {
+            return Err(StoreError::CannotStore {
+                store: image.to_string(),
+                reason: "a registry is written only by re-keying its own images".into(),
+            });
+        }
     };
     writer.recover(reach);
     Ok(writer)
+}
+
+#[cfg(feature = "registry")]
+fn open_registry(
+    reference: &registry::RegistryRef,
+    access: &registry::Access,
+    mode: LockMode,
+) -> Result<Box<dyn SourceStore>, StoreError> {
+    Ok(Box::new(registry::RegistryStore::open(
+        reference,
+        access,
+        mode == LockMode::Exclusive,
+    )?))
+}
+
+#[cfg(not(feature = "registry"))]
+fn open_registry(
+    _: &registry::RegistryRef,
+    _: &registry::Access,
+    _: LockMode,
+) -> Result<Box<dyn SourceStore>, StoreError> {
+    Err(StoreError::Registry(registry::RegistryError::NotBuilt))
 }
 
 /// An image reference as the command line names it.
@@ -139,6 +171,14 @@ pub enum ImageRef {
         path: PathBuf,
         /// The `repo:tag` inside it.
         reference: Option<String>,
+    },
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: a registry's repository, one tag or digest
+    /// of it, or (with neither) every tag.
+    Registry {
+        /// The repository, tag and digest.
+        reference: registry::RegistryRef,
+        /// How to reach it.
+        access: Arc<registry::Access>,
     },
 }
 
@@ -172,11 +212,17 @@ impl ImageRef {
             let (path, reference) = split(rest)?;
             return Ok(ImageRef::DockerArchive { path, reference });
         }
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return Ok(ImageRef::Registry {
+                reference: registry::RegistryRef::parse(rest)?,
+                access: Arc::default(),
+            });
+        }
         if let Some((transport, _)) = text.split_once(':')
             && ["docker", "containers-storage", "dir", "docker-daemon"].contains(&transport)
         {
             return Err(format!(
-                "the `{transport}:` transport needs a registry, daemon or storage; layercrypt works on oci:, oci-archive: and docker-archive:"
+                "the `{transport}:` transport needs a daemon or storage; layercrypt works on oci:, oci-archive:, docker-archive: and docker:// (a registry)"
             ));
         }
         if text.is_empty() {
@@ -229,6 +275,41 @@ impl ImageRef {
             ImageRef::Oci { .. } => "oci:",
             ImageRef::OciArchive { .. } => "oci-archive:",
             ImageRef::DockerArchive { .. } => "docker-archive:",
+            ImageRef::Registry { .. } => "docker://",
+        }
+    }
+
+    /// The same reference, reaching a registry as `access` says (other kinds are unchanged).
+    pub fn with_access(self, access: &Arc<registry::Access>) -> ImageRef {
+        match self {
+            ImageRef::Registry { reference, .. } => ImageRef::Registry {
+                reference,
+                access: Arc::clone(access),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether this names a registry.
+    pub fn is_registry(&self) -> bool {
+        matches!(self, ImageRef::Registry { .. })
+    }
+
+    /// Whether both name the same store: the same directory or file, or the same repository
+    /// of the same registry (the second path may not exist yet).
+    pub fn same_store(&self, other: &ImageRef) -> bool {
+        match (self, other) {
+            (ImageRef::Registry { reference: a, .. }, ImageRef::Registry { reference: b, .. }) => {
+                a.same_repository(b)
+            }
+            (ImageRef::Registry { .. }, _) | (_, ImageRef::Registry { .. }) => false,
+            (a, b) => match (a.path(), b.path()) {
+                (Some(x), Some(y)) => match (x.canonicalize(), y.canonicalize()) {
+                    (Ok(x), Ok(y)) => x == y,
+                    _ => false,
+                },
+                _ => false,
+            },
         }
     }
 
@@ -248,31 +329,48 @@ impl ImageRef {
                 layer_data: true,
                 in_place: true,
             },
+            // Manifests are rewritten where they are; layers are never uploaded, and a
+            // digest names content that cannot change.
+            ImageRef::Registry { reference, .. } => Capabilities {
+                encrypted_layers: true,
+                multi_platform: true,
+                layer_data: false,
+                in_place: reference.digest.is_none(),
+            },
         }
     }
 
-    /// The path on disk.
-    pub fn path(&self) -> &Path {
+    /// The path on disk (`None` for a registry).
+    pub fn path(&self) -> Option<&Path> {
         match self {
             ImageRef::Oci { path, .. }
             | ImageRef::OciArchive { path, .. }
-            | ImageRef::DockerArchive { path, .. } => path,
+            | ImageRef::DockerArchive { path, .. } => Some(path),
+            ImageRef::Registry { .. } => None,
         }
     }
 
-    /// The reference part, if any.
+    /// The reference part, if any: the name inside a layout or archive, a registry's tag.
     pub fn reference(&self) -> Option<&str> {
         match self {
             ImageRef::Oci { reference, .. }
             | ImageRef::OciArchive { reference, .. }
             | ImageRef::DockerArchive { reference, .. } => reference.as_deref(),
+            ImageRef::Registry { reference, .. } if reference.digest.is_none() => {
+                reference.tag.as_deref()
+            }
+            ImageRef::Registry { .. } => None,
         }
     }
 }
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.transport(), self.path().display())?;
+        let path = match self {
+            ImageRef::Registry { reference, .. } => return write!(f, "{reference}"),
+            other => other.path().unwrap_or(Path::new("")),
+        };
+        write!(f, "{}{}", self.transport(), path.display())?;
         if let Some(r) = self.reference() {
             write!(f, ":{r}")?;
         }
@@ -311,7 +409,22 @@ mod tests {
             ImageRef::parse("docker-archive:a.tar:app:1").unwrap(),
             ImageRef::DockerArchive { reference: Some(r), .. } if r == "app:1"
         ));
-        for bad in ["oci:", "oci::v1", "oci:/x:", "docker://alpine", ""] {
+        assert!(matches!(
+            ImageRef::parse("docker://127.0.0.1:5000/app:v1").unwrap(),
+            ImageRef::Registry { reference, .. } if reference.tag.as_deref() == Some("v1")
+        ));
+        assert_eq!(
+            ImageRef::parse("docker://alpine").unwrap().to_string(),
+            "docker://docker.io/library/alpine"
+        );
+        for bad in [
+            "oci:",
+            "oci::v1",
+            "oci:/x:",
+            "docker://",
+            "docker://Bad/x",
+            "",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(ImageRef::parse("oci:/a:b").unwrap().to_string(), "oci:/a:b");

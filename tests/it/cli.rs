@@ -1472,3 +1472,21 @@ fn a_layout_being_rewritten_elsewhere_is_refused() {
         .assert()
         .success();
 }
+
+/// Without the `registry` feature, a `docker://` reference is refused with what to do instead,
+/// and nothing is attempted.
+#[cfg(not(feature = "registry"))]
+#[test]
+fn registry_references_need_the_registry_feature() {
+    let out = layercrypt()
+        .args(["inspect", "docker://127.0.0.1:1/app:v1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("built without registry support"), "{err}");
+    assert!(
+        err.contains("hint: build layercrypt with its default features"),
+        "{err}"
+    );
+}

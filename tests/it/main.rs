@@ -29,6 +29,8 @@ mod pkcs11;
 mod pkcs7;
 mod provider;
 mod registry;
+#[cfg(feature = "registry")]
+mod registry_store;
 mod rekey;
 mod secrets;
 mod ux;

@@ -27,7 +27,7 @@ pub fn normalize_reference(reference: &str) -> Result<String, ReferenceError> {
 }
 
 /// Split and normalise a reference into its full name and its tag, if it has one.
-pub(super) fn split_reference(reference: &str) -> Result<(String, Option<&str>), ReferenceError> {
+pub(crate) fn split_reference(reference: &str) -> Result<(String, Option<&str>), ReferenceError> {
     let fail = |reason: &str| ReferenceError {
         reference: reference.to_string(),
         reason: reason.to_string(),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod fake_registry;
 pub mod gpg;
 pub mod keyprovider;
 pub mod mkimage;

@@ -1,0 +1,488 @@
+//! Images in a registry, from their manifests alone (issue 16): `inspect`, `verify` and
+//! `rekey` on `docker://` references against Debian's Distribution registry on loopback, with
+//! TLS from a CA the test makes and htpasswd auth, with skopeo as the peer on both sides.
+//!
+//! What they show: skopeo's encrypted multi-arch image is re-keyed in the registry, and
+//! skopeo then decrypts it with the added key to the original image, byte for byte; the
+//! registry's access log shows no request for a layer blob during inspect, verify and rekey;
+//! a removed key no longer opens the new tag; `--delete-old` makes the old digest 404. And
+//! each way a registry can fail or lie ends in one `error:`, exit 2, nothing pushed.
+
+use crate::common;
+
+use std::fs;
+
+use serde_json::Value;
+
+use common::fake_registry::{Answer, FakeRegistry};
+use common::registry::{PASSWORD, Registry, USER};
+use common::*;
+
+/// skopeo's flags to reach the secure registry as a client (`src` or `dest`).
+fn skopeo_auth(registry: &Registry, side: &str) -> Vec<String> {
+    vec![
+        format!("--{side}-cert-dir={}", registry.cert_dir().display()),
+        format!("--{side}-creds={USER}:{PASSWORD}"),
+    ]
+}
+
+/// layercrypt's flags for the secure registry: its CA, and credentials from a file.
+fn access(registry: &Registry, creds: &std::path::Path) -> Vec<String> {
+    vec![
+        "--cert-dir".into(),
+        registry.cert_dir().display().to_string(),
+        "--creds-file".into(),
+        creds.display().to_string(),
+    ]
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    layercrypt().args(args).output().unwrap()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The digest of a manifest as the registry serves it.
+fn served_digest(registry: &Registry, image: &str) -> String {
+    let mut args = strings(&["inspect", "--raw"]);
+    args.push(format!("--cert-dir={}", registry.cert_dir().display()));
+    args.push(format!("--creds={USER}:{PASSWORD}"));
+    args.push(image.to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    digest_of(&skopeo_ok(&refs).stdout)
+}
+
+/// Every layer digest of every manifest below the index `image` (as served).
+fn layer_digests(registry: &Registry, image: &str, creds: &std::path::Path) -> Vec<String> {
+    let mut args = strings(&["inspect", "--json"]);
+    args.extend(access(registry, creds));
+    args.push(image.to_string());
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut digests = Vec::new();
+    for image in report["images"].as_array().unwrap() {
+        for manifest in image["manifests"].as_array().unwrap() {
+            for layer in manifest["layers"].as_array().unwrap() {
+                digests.push(layer["digest"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    digests.sort();
+    digests.dedup();
+    digests
+}
+
+/// The requests of `requests` that touch one of `blobs`.
+fn blob_requests(requests: &[String], blobs: &[String]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| blobs.iter().any(|b| r.contains(&format!("/blobs/{b}"))))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn rekey_in_the_registry_moves_no_layer_and_skopeo_reads_the_result() {
+    let registry = Registry::start_secure();
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("creds");
+    fs::write(&creds, format!("{USER}:{PASSWORD}\n")).unwrap();
+    let image = registry.image("team/app:v1");
+
+    // skopeo encrypts the multi-arch image for rsa2048 and pushes it.
+    let mut push = strings(&["copy", "--all", "--encryption-key"]);
+    push.push(format!("jwe:{}", key("rsa2048.pub.pem")));
+    push.extend(skopeo_auth(&registry, "dest"));
+    push.push(oci(&testdata("images/plain"), "multi"));
+    push.push(image.clone());
+    skopeo_ok(&push.iter().map(String::as_str).collect::<Vec<_>>());
+    let layers = layer_digests(&registry, &image, &creds);
+    // Two platforms of two layers, each encrypted on its own.
+    assert_eq!(layers.len(), 4, "{layers:?}");
+    let old = served_digest(&registry, &image);
+
+    // inspect, verify (unwrap only) and rekey --add: no layer blob is requested.
+    let start = registry.log_len();
+    let mut inspect = strings(&["inspect"]);
+    inspect.extend(access(&registry, &creds));
+    inspect.push(image.clone());
+    let out = run(&inspect);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("linux/arm64"));
+
+    let mut verify = strings(&["verify", "-k", &key("rsa2048.pem")]);
+    verify.extend(access(&registry, &creds));
+    verify.push(image.clone());
+    let out = run(&verify);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+
+    let mut rekey = strings(&["rekey", "--json", "-k", &key("rsa2048.pem"), "--add"]);
+    rekey.push(format!("jwe:{}", key("ec256.pub.pem")));
+    rekey.extend(access(&registry, &creds));
+    rekey.push(image.clone());
+    let out = run(&rekey);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = served_digest(&registry, &image);
+    assert_ne!(new, old);
+    assert_eq!(
+        report["images"][0]["old_digest"],
+        old.as_str(),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["images"][0]["new_digest"],
+        new.as_str(),
+        "{report:#}"
+    );
+
+    let requests = registry.requests_since(start);
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("PUT ") && r.contains("/manifests/v1")),
+        "the tag was not moved: {requests:#?}"
+    );
+    assert_eq!(blob_requests(&requests, &layers), Vec::<String>::new());
+    // Child manifests went in by digest before the index, and the tag last.
+    let puts: Vec<&String> = requests.iter().filter(|r| r.starts_with("PUT ")).collect();
+    assert_eq!(puts.len(), 4, "{puts:#?}");
+    assert!(
+        puts[..3].iter().all(|r| r.contains("/manifests/sha256:")),
+        "{puts:#?}"
+    );
+    assert!(puts[3].contains("/manifests/v1"), "{puts:#?}");
+
+    // skopeo pulls the tag and decrypts it with the added key: the original image.
+    let back = tmp.path().join("back");
+    let mut pull = strings(&["copy", "--all", "--decryption-key", &key("ec256.pem")]);
+    pull.extend(skopeo_auth(&registry, "src"));
+    pull.push(image.clone());
+    pull.push(oci(&back, "multi"));
+    skopeo_ok(&pull.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        Layout(back.clone()).entry("multi")["digest"],
+        plain_digest("multi")
+    );
+
+    // --remove with --delete-old: the removed key opens nothing in the new tag, and the
+    // replaced manifests are gone.
+    let start = registry.log_len();
+    let mut remove = strings(&[
+        "rekey",
+        "-k",
+        &key("rsa2048.pem"),
+        "--delete-old",
+        "--remove",
+    ]);
+    remove.push(format!("jwe:{}", key("ec256.pub.pem")));
+    remove.extend(access(&registry, &creds));
+    remove.push(image.clone());
+    let out = run(&remove);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("deleted 3 replaced manifests"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let requests = registry.requests_since(start);
+    assert_eq!(blob_requests(&requests, &layers), Vec::<String>::new());
+    let mut removed_key = strings(&["verify", "-k", &key("ec256.pem")]);
+    removed_key.extend(access(&registry, &creds));
+    removed_key.push(image.clone());
+    let out = run(&removed_key);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let replaced = format!("{}@{new}", registry.image("team/app"));
+    let mut inspect_old = strings(&["inspect"]);
+    inspect_old.extend(access(&registry, &creds));
+    inspect_old.push(replaced);
+    let out = run(&inspect_old);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("has no manifest"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // verify --full streams the layers (and only then are layer blobs requested).
+    let start = registry.log_len();
+    let mut full = strings(&["verify", "--full", "-k", &key("rsa2048.pem")]);
+    full.extend(access(&registry, &creds));
+    full.push(image.clone());
+    let out = run(&full);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!blob_requests(&registry.requests_since(start), &layers).is_empty());
+}
+
+/// Re-keying to another tag of the same repository leaves the old tag as it was; a whole
+/// repository (no tag) means every tag, in order; credentials come from an auth file as
+/// `skopeo login` writes it.
+#[test]
+fn rekey_to_another_tag_and_a_whole_repository_with_an_auth_file() {
+    use base64::Engine as _;
+    let registry = Registry::start_secure();
+    let tmp = tempfile::tempdir().unwrap();
+    let auth = tmp.path().join("auth.json");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"127.0.0.1:{}":{{"auth":"{encoded}"}}}}}}"#,
+            registry.port()
+        ),
+    )
+    .unwrap();
+    let flags = vec![
+        "--cert-dir".to_string(),
+        registry.cert_dir().display().to_string(),
+        "--authfile".to_string(),
+        auth.display().to_string(),
+    ];
+    let enc = tmp.path().join("enc");
+    layercrypt()
+        .args(["encrypt", "-r", &format!("jwe:{}", key("rsa2048.pub.pem"))])
+        .args([oci(&testdata("images/plain"), "v1"), oci(&enc, "v1")])
+        .assert()
+        .success();
+    for tag in ["a", "b"] {
+        let mut push = strings(&["copy"]);
+        push.extend(skopeo_auth(&registry, "dest"));
+        push.push(oci(&enc, "v1"));
+        push.push(registry.image(&format!("app:{tag}")));
+        skopeo_ok(&push.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let before = served_digest(&registry, &registry.image("app:a"));
+
+    let mut to_tag = strings(&["rekey", "-k", &key("rsa2048.pem"), "--add"]);
+    to_tag.push(format!("jwe:{}", key("ec256.pub.pem")));
+    to_tag.extend(flags.clone());
+    to_tag.push(registry.image("app:a"));
+    to_tag.push(registry.image("app:a-rekeyed"));
+    let out = run(&to_tag);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(served_digest(&registry, &registry.image("app:a")), before);
+    assert_ne!(
+        served_digest(&registry, &registry.image("app:a-rekeyed")),
+        before
+    );
+
+    // The whole repository: a, a-rekeyed (unchanged: it has ec256 already) and b.
+    let mut all = strings(&["rekey", "--json", "-k", &key("rsa2048.pem"), "--add"]);
+    all.push(format!("jwe:{}", key("ec256.pub.pem")));
+    all.extend(flags.clone());
+    all.push(registry.image("app"));
+    let out = run(&all);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    let repo = registry.image("app");
+    assert_eq!(
+        names,
+        [
+            format!("{repo}:a"),
+            format!("{repo}:a-rekeyed"),
+            format!("{repo}:b")
+        ]
+    );
+    let mut check = strings(&["verify", "-k", &key("ec256.pem")]);
+    check.extend(flags);
+    check.push(registry.image("app"));
+    let out = run(&check);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
+
+/// Encrypt, decrypt and rotation need layer data: refused before any request (the host
+/// does not even exist), with the skopeo pipeline as the hint.
+#[test]
+fn layer_data_operations_are_refused_before_any_request() {
+    let image = "docker://registry.invalid:5000/app:v1";
+    let recipient = format!("jwe:{}", key("rsa2048.pub.pem"));
+    let private = key("rsa2048.pem");
+    for args in [
+        vec!["encrypt", "-r", recipient.as_str(), image],
+        vec!["decrypt", "-k", private.as_str(), image],
+        vec![
+            "rekey",
+            "-k",
+            private.as_str(),
+            "--rotate",
+            "--set",
+            recipient.as_str(),
+            image,
+        ],
+    ] {
+        let out = layercrypt().args(&args).output().unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("does not move to or from a registry"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("hint: copy the image to a layout"), "{err}");
+        assert!(
+            err.contains("skopeo copy docker://registry.invalid:5000/app:v1 oci:"),
+            "{err}"
+        );
+    }
+}
+
+/// A manifest for the fake registry: one layer, any content (never fetched).
+fn manifest() -> Vec<u8> {
+    let config = digest_of(b"{}");
+    let layer = format!("sha256:{}", "1".repeat(64));
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip+encrypted", "digest": layer, "size": 10}]
+    }))
+    .unwrap()
+}
+
+/// Run `rekey --add` against `fake` (plain HTTP): exit 2, one `error:` containing `expect`,
+/// nothing pushed.
+fn refused(fake: &FakeRegistry, image: &str, expect: &str) -> String {
+    let recipient = format!("jwe:{}", key("ec256.pub.pem"));
+    let private = key("rsa2048.pem");
+    refused_by(
+        fake,
+        &[
+            "rekey",
+            "--tls-verify=false",
+            "-k",
+            &private,
+            "--add",
+            &recipient,
+            image,
+        ],
+        expect,
+    )
+}
+
+/// Run layercrypt with `args` against `fake`: exit 2, one `error:` containing `expect`,
+/// nothing pushed.
+fn refused_by(fake: &FakeRegistry, args: &[&str], expect: &str) -> String {
+    let image = args.last().unwrap();
+    let out = layercrypt().args(args).output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{image}: {err}");
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(
+        err.contains(expect),
+        "{image}: expected {expect:?} in:\n{err}"
+    );
+    let pushed: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET ") && !r.starts_with("HEAD "))
+        .collect();
+    assert_eq!(pushed, Vec::<String>::new(), "{image}");
+    err
+}
+
+#[test]
+fn a_failing_or_lying_registry_is_a_clear_error_and_nothing_is_pushed() {
+    let body = manifest();
+    let digest = digest_of(&body);
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json";
+    let other = FakeRegistry::start(|_, _| Answer::error(200, "ELSEWHERE"));
+    let elsewhere = format!(
+        "http://{}/v2/x/manifests/v1",
+        other.host().replace("127.0.0.1", "localhost")
+    );
+    let fake = FakeRegistry::start(move |_, path| {
+        let name = path.split('/').nth(2).unwrap_or("");
+        match name {
+            "unauthorized" => Answer {
+                headers: vec![("WWW-Authenticate".into(), "Basic realm=\"test\"".into())],
+                ..Answer::error(401, "UNAUTHORIZED")
+            },
+            "forbidden" => Answer::error(403, "DENIED"),
+            "missing" => Answer::error(404, "MANIFEST_UNKNOWN"),
+            "broken" => Answer::error(500, "INTERNAL"),
+            "huge" => Answer::ok(oci_manifest, vec![b' '; 5 << 20]),
+            "forged" => Answer {
+                headers: vec![
+                    ("Content-Type".into(), oci_manifest.into()),
+                    (
+                        "Docker-Content-Digest".into(),
+                        format!("sha256:{}", "2".repeat(64)),
+                    ),
+                ],
+                ..Answer::ok(oci_manifest, body.clone())
+            },
+            "redirect" => Answer {
+                status: 302,
+                headers: vec![("Location".into(), elsewhere.clone())],
+                body: Vec::new(),
+            },
+            _ => Answer::error(404, "NAME_UNKNOWN"),
+        }
+    });
+    let err = refused(&fake, &fake.image("unauthorized:v1"), "denied");
+    assert!(err.contains("hint: log in first"), "{err}");
+    refused(&fake, &fake.image("forbidden:v1"), "403");
+    let err = refused(&fake, &fake.image("missing:v1"), "has no manifest");
+    assert!(err.contains("hint: check the repository and tag"), "{err}");
+    refused(&fake, &fake.image("broken:v1"), "answered 500");
+    refused(&fake, &fake.image("huge:v1"), "more than 4194304 bytes");
+    refused(&fake, &fake.image("forged:v1"), "whose bytes have digest");
+    // Asked by digest, served other bytes (even without a header vouching for them).
+    let asked = format!("{}@sha256:{}", fake.image("forged"), "3".repeat(64));
+    refused_by(
+        &fake,
+        &["verify", "--tls-verify=false", &asked],
+        "whose bytes have digest",
+    );
+    let _ = digest;
+    refused(&fake, &fake.image("redirect:v1"), "another host");
+    assert!(other.requests().is_empty(), "the redirect was followed");
+
+    // An unreachable host: the port was just closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = layercrypt()
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://127.0.0.1:{port}/app:v1"),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot reach registry"), "{err}");
+}
+
+/// TLS is verified by default: the secure registry's certificate is refused without its CA.
+#[test]
+fn tls_is_verified_unless_told_otherwise() {
+    let registry = Registry::start_secure();
+    let out = layercrypt()
+        .args(["inspect", &registry.image("app:v1")])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("hint: trust the registry's CA"), "{err}");
+    // With verification off, TLS passes and the registry asks for credentials.
+    let out = layercrypt()
+        .args(["inspect", "--tls-verify=false", &registry.image("app:v1")])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("denied"), "{err}");
+}
