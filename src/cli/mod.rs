@@ -860,9 +860,27 @@ fn execute(request: &Request, common: &CommonArgs) -> Result<u8, Failure> {
 /// Run a request, with warnings and `-v` notes on stderr as they come, and progress bars as
 /// `--progress` asks.
 fn run_request(request: &Request, common: &CommonArgs) -> Result<Report, Error> {
+    run_request_on(
+        request,
+        &request.source,
+        request.destination.as_ref(),
+        common,
+        true,
+    )
+}
+
+/// [`run_request`] on another source and destination; `bars`: whether progress bars may be
+/// drawn (not while other images of a batch run beside it).
+fn run_request_on(
+    request: &Request,
+    source: &ImageRef,
+    destination: Option<&ImageRef>,
+    common: &CommonArgs,
+    bars: bool,
+) -> Result<Report, Error> {
     let quiet = common.quiet;
     let verbose = common.verbose;
-    let bars = if request.dry_run {
+    let bars = if request.dry_run || !bars {
         None
     } else {
         bars::Bars::new(common.progress, quiet)
@@ -877,8 +895,14 @@ fn run_request(request: &Request, common: &CommonArgs) -> Result<Report, Error> 
         _ => {}
     };
     let outcome = match &bars {
-        Some(b) => engine::run_with_progress(request, &events, b),
-        None => engine::run(request, &events),
+        Some(b) => engine::run_on(request, source, destination, &events, b),
+        None => engine::run_on(
+            request,
+            source,
+            destination,
+            &events,
+            &layercrypt::progress::Silent,
+        ),
     };
     Ok(match outcome? {
         Outcome::Planned(_, report) | Outcome::Done(report) => report,

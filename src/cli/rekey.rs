@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{
     EXIT_ERROR, EXIT_OK, Failure, RekeyArgs, key_ring, parse_ref, print_report, registry,
-    run_request, selection,
+    run_request, run_request_on, selection,
 };
 use layercrypt::engine::{Report, Request};
 use layercrypt::error::Error;
@@ -74,7 +74,7 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         (false, [_, dst]) => Some(parse_ref(dst)?),
         _ => None,
     };
-    let mut request = Request {
+    let request = Request {
         registry,
         source: parse_ref(&images[0])?,
         destination,
@@ -96,31 +96,21 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
 
+    let outcomes = run_batch(&request, &images, &args, &access);
     let mut done: Vec<Report> = Vec::new();
     let mut failed: Vec<(String, String)> = Vec::new();
-    for image in &images {
-        let outcome = parse_ref(image).and_then(|source| {
-            request.source = source;
-            run_request(&request, &args.common)
-        });
+    for (image, outcome) in images.iter().zip(outcomes) {
         match outcome {
-            // A stop request ends the batch: the images before this one stay re-keyed, this
-            // one is as it was, the rest are not started.
-            Err(e) if layercrypt::interrupt::requested() => return Err(e.into()),
-            Ok(report) => {
-                if !args.common.json {
-                    print_report(&report, &args.common)?;
-                }
-                done.push(report);
-            }
-            Err(e) => {
-                super::diagnostic("error", &format!("{image}: {e}"));
-                if let Some(hint) = super::hint::hint(&e) {
-                    super::diagnostic("hint", &hint);
-                }
-                failed.push((image.clone(), e.to_string()));
-            }
+            Some(Ok(report)) => done.push(report),
+            Some(Err(e)) => failed.push((image.clone(), e.to_string())),
+            // Not started: a stop was requested.
+            None => {}
         }
+    }
+    if layercrypt::interrupt::requested() {
+        // The images before the stop stay re-keyed, the one it reached is as it was, the
+        // rest were not started.
+        return Err(Error::from(layercrypt::interrupt::Interrupted).into());
     }
     old_manifests_note(&args, &done);
     let mut out = io::stdout().lock();
@@ -161,6 +151,77 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         names.join(", ")
     );
     Ok(EXIT_ERROR)
+}
+
+/// Re-key each of `images` in place with `request`, reporting each as it finishes (human
+/// output; `--json` prints the summary after). Registry images run `-j` at a time (each is
+/// a few small requests, bound by the network's latency); images on disk run one after
+/// another, each with `-j` workers. A failure does not stop the others; a stop request
+/// stops the batch. `None`: not started.
+fn run_batch(
+    request: &Request,
+    images: &[String],
+    args: &RekeyArgs,
+    access: &std::sync::Arc<layercrypt::store::registry::Access>,
+) -> Vec<Option<Result<Report, Error>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let parallel = images.iter().all(|i| i.starts_with("docker://"));
+    let threads = if parallel {
+        args.common
+            .jobs
+            .map(usize::from)
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .max(4)
+            })
+            .min(images.len())
+    } else {
+        1
+    };
+    let results: Vec<Mutex<Option<Result<Report, Error>>>> =
+        images.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let printing = Mutex::new(());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= images.len() || layercrypt::interrupt::requested() {
+                        return;
+                    }
+                    let image = &images[i];
+                    let outcome = parse_ref(image).and_then(|source| {
+                        let source = source.with_access(access);
+                        run_request_on(request, &source, None, &args.common, !parallel)
+                    });
+                    {
+                        let _line = printing.lock().unwrap_or_else(|p| p.into_inner());
+                        match &outcome {
+                            Err(_) if layercrypt::interrupt::requested() => {}
+                            Ok(report) if !args.common.json => {
+                                let _ = print_report(report, &args.common);
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                super::diagnostic("error", &format!("{image}: {e}"));
+                                if let Some(hint) = super::hint::hint(e) {
+                                    super::diagnostic("hint", &hint);
+                                }
+                            }
+                        }
+                    }
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect()
 }
 
 /// After recipients were dropped from a registry's images without `--delete-old`: the

@@ -76,20 +76,38 @@ pub fn run_with_progress(
     events: &(dyn Fn(Event) + Sync),
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
-    let target = Target::of(request)?;
+    run_on(
+        request,
+        &request.source,
+        request.destination.as_ref(),
+        events,
+        progress,
+    )
+}
+
+/// [`run_with_progress`] with another source and destination than the request's: one
+/// request (its keys, recipients and selection, loaded once) serves every image of a batch,
+/// which may run on several threads at once.
+pub fn run_on(
+    request: &Request,
+    source: &ImageRef,
+    destination: Option<&ImageRef>,
+    events: &(dyn Fn(Event) + Sync),
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
+    let target = Target::of(source, destination)?;
     plan::check_layer_stores(
         &request.operation,
-        &request.source.to_string(),
-        request.source.capabilities(),
+        &source.to_string(),
+        source.capabilities(),
         &target.output,
     )?;
-    target.refuse_cross_store(request)?;
+    target.refuse_cross_store(source, destination)?;
     plan::check_request(&request.operation, &request.registry, &target.output)?;
-    let Source { store, top, images } =
-        source::open(&request.source, target.lock(request.dry_run))?;
+    let Source { store, top, images } = source::open(source, target.lock(request.dry_run))?;
     let input = plan::Input {
         name: store.name(),
-        capabilities: request.source.capabilities(),
+        capabilities: source.capabilities(),
     };
     let plan = plan::build(
         &input,
@@ -102,14 +120,14 @@ pub fn run_with_progress(
     for w in &plan.warnings {
         events(Event::Warning(w.clone()));
     }
-    let source_name = request.source.to_string();
+    let source_name = source.to_string();
     if request.dry_run {
         let report = report::dry_report(&plan, &source_name, &target.output.name);
         return Ok(Outcome::Planned(plan, report));
     }
     // Nothing to change in place: leave the store alone (but for what an interrupted run
     // left, which opening it removed).
-    if !plan.changes() && request.destination.is_none() {
+    if !plan.changes() && destination.is_none() {
         let report = report::dry_report(&plan, &source_name, &target.output.name);
         return Ok(Outcome::Done(Report {
             dry_run: false,
@@ -159,12 +177,12 @@ pub fn run_with_progress(
         None => index::Base::Source(top),
         Some(_) => index::Base::for_destination(writer.existing_index()?, &top, writer.name())?,
     };
-    let placement = match request.destination {
+    let placement = match destination {
         None => index::Placement::Replace,
         Some(_) => index::Placement::Merge(target.output.reference.as_deref()),
     };
     let new = index::compose(&base, rewritten.entries, placement, writer.name())?;
-    if request.destination.is_some() {
+    if destination.is_some() {
         for (image, reference) in report.images.iter_mut().zip(&new.references) {
             image.reference = reference.clone();
         }
@@ -210,18 +228,17 @@ struct Target {
 
 impl Target {
     /// Refuses a destination that is the source's own directory under another format.
-    fn of(request: &Request) -> Result<Target, Error> {
-        let dst = request.destination.as_ref();
+    fn of(source: &ImageRef, dst: Option<&ImageRef>) -> Result<Target, Error> {
         let same_store = match dst {
             None => true,
-            Some(d) => request.source.same_store(d),
+            Some(d) => source.same_store(d),
         };
 
-        let landing = dst.unwrap_or(&request.source);
-        if same_store && dst.is_some_and(|d| d.transport() != request.source.transport()) {
+        let landing = dst.unwrap_or(source);
+        if same_store && dst.is_some_and(|d| d.transport() != source.transport()) {
             return Err(Error::Destination {
                 destination: landing.to_string(),
-                reason: format!("it is the source, {}, under another format", request.source),
+                reason: format!("it is the source, {}, under another format", source),
             });
         }
         Ok(Target {
@@ -238,9 +255,9 @@ impl Target {
 
     /// Refuse a registry on one side only, or two repositories: layers would have to move
     /// between stores, which is `skopeo copy`'s job.
-    fn refuse_cross_store(&self, request: &Request) -> Result<(), Error> {
-        match &request.destination {
-            Some(d) if (d.is_registry() || request.source.is_registry()) && !self.same_store => {
+    fn refuse_cross_store(&self, source: &ImageRef, dst: Option<&ImageRef>) -> Result<(), Error> {
+        match dst {
+            Some(d) if (d.is_registry() || source.is_registry()) && !self.same_store => {
                 Err(Error::Destination {
                     destination: d.to_string(),
                     reason: format!(

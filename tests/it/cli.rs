@@ -1025,8 +1025,8 @@ fn references_that_name_nothing_are_refused() {
         &["no image named `v9` (available: multi, v1)"],
     );
     assert_refused(
-        &["inspect".into(), "docker://alpine".into()],
-        &["needs a registry"],
+        &["inspect".into(), "containers-storage:alpine".into()],
+        &["needs a daemon or storage"],
     );
     // The whole layout into one reference is ambiguous.
     let tmp = tempfile::tempdir().unwrap();

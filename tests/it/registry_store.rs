@@ -293,10 +293,45 @@ fn rekey_to_another_tag_and_a_whole_repository_with_an_auth_file() {
         ]
     );
     let mut check = strings(&["verify", "-k", &key("ec256.pem")]);
-    check.extend(flags);
+    check.extend(flags.clone());
     check.push(registry.image("app"));
     let out = run(&check);
     assert!(out.status.success(), "{}", stderr_of(&out));
+
+    // Several images, two at a time: each report has the old and the new digest (what a
+    // signing script needs), and the new one is what the registry serves.
+    let tags = ["a", "b", "a-rekeyed"];
+    let mut batch = strings(&[
+        "rekey",
+        "--json",
+        "-j",
+        "2",
+        "-k",
+        &key("rsa2048.pem"),
+        "--remove",
+    ]);
+    batch.push(format!("jwe:{}", key("ec256.pub.pem")));
+    batch.extend(flags);
+    batch.extend(tags.iter().map(|t| registry.image(&format!("app:{t}"))));
+    let out = run(&batch);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("note: the replaced manifests still exist"),
+        "{}",
+        stderr_of(&out)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = summary["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 3, "{summary:#}");
+    for (report, tag) in reports.iter().zip(tags) {
+        let image = &report["images"][0];
+        assert_eq!(image["name"], format!("{repo}:{tag}"), "{summary:#}");
+        assert_ne!(image["old_digest"], image["new_digest"], "{summary:#}");
+        assert_eq!(
+            image["new_digest"],
+            served_digest(&registry, &registry.image(&format!("app:{tag}"))).as_str()
+        );
+    }
 }
 
 /// Encrypt, decrypt and rotation need layer data: refused before any request (the host
