@@ -428,13 +428,13 @@ fn a_failing_or_lying_registry_is_a_clear_error_and_nothing_is_pushed() {
     let body = manifest();
     let digest = digest_of(&body);
     let oci_manifest = "application/vnd.oci.image.manifest.v1+json";
-    let other = FakeRegistry::start(|_, _| Answer::error(200, "ELSEWHERE"));
+    let other = FakeRegistry::start(|_| Answer::error(200, "ELSEWHERE"));
     let elsewhere = format!(
         "http://{}/v2/x/manifests/v1",
         other.host().replace("127.0.0.1", "localhost")
     );
-    let fake = FakeRegistry::start(move |_, path| {
-        let name = path.split('/').nth(2).unwrap_or("");
+    let fake = FakeRegistry::start(move |request| {
+        let name = request.path.split('/').nth(2).unwrap_or("");
         match name {
             "unauthorized" => Answer {
                 headers: vec![("WWW-Authenticate".into(), "Basic realm=\"test\"".into())],
@@ -520,4 +520,202 @@ fn tls_is_verified_unless_told_otherwise() {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("denied"), "{err}");
+}
+
+/// Token auth as Docker Hub, GHCR and Harbor do it: the 401 names a token service; the token
+/// is fetched with the credentials (Basic) for this repository's scope, then sent as Bearer.
+#[test]
+fn bearer_tokens_are_fetched_for_the_repository_with_the_credentials() {
+    use base64::Engine as _;
+    let body = manifest();
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json";
+    let port = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let host = std::sync::Arc::clone(&port);
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    let fake = FakeRegistry::start(move |request| {
+        if request.path.starts_with("/token?") {
+            let scoped = request
+                .path
+                .contains("scope=repository%3Ateam%2Fapp%3Apull")
+                && request.path.contains("service=fake-registry");
+            return if scoped && request.authorization.as_deref() == Some(basic.as_str()) {
+                Answer::ok("application/json", br#"{"token":"t0k3n"}"#.to_vec())
+            } else {
+                Answer::error(401, "UNAUTHORIZED")
+            };
+        }
+        if request.authorization.as_deref() != Some("Bearer t0k3n") {
+            let realm = format!("http://{}/token", host.get().unwrap());
+            return Answer {
+                headers: vec![(
+                    "WWW-Authenticate".into(),
+                    format!(
+                        r#"Bearer realm="{realm}",service="fake-registry",scope="repository:team/app:pull""#
+                    ),
+                )],
+                ..Answer::error(401, "UNAUTHORIZED")
+            };
+        }
+        if request.path.contains("/blobs/") {
+            return Answer::ok("application/octet-stream", b"{}".to_vec());
+        }
+        Answer::ok(oci_manifest, body.clone())
+    });
+    port.set(fake.host()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("creds");
+    fs::write(&creds, format!("{USER}:{PASSWORD}")).unwrap();
+    let out = layercrypt()
+        .args(["inspect", "--json", "--tls-verify=false", "--creds-file"])
+        .arg(&creds)
+        .arg(fake.image("team/app:v1"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["images"][0]["digest"],
+        digest_of(&manifest()).as_str(),
+        "{report:#}"
+    );
+    let requests = fake.requests();
+    assert!(
+        requests.iter().any(|r| r.starts_with("GET /token?")),
+        "{requests:#?}"
+    );
+
+    // Wrong credentials: the token service says no, and the error says so.
+    fs::write(&creds, format!("{USER}:wrong")).unwrap();
+    let out = layercrypt()
+        .args(["inspect", "--tls-verify=false", "--creds-file"])
+        .arg(&creds)
+        .arg(fake.image("team/app:v1"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("denied a token for team/app (401"), "{err}");
+    assert!(
+        err.contains("hint: check the user name and password"),
+        "{err}"
+    );
+}
+
+/// `--creds USER` asks for the password on the terminal (never echoed), so it need not be in
+/// argv; with no terminal, it is refused with what to do instead.
+#[test]
+fn a_missing_password_is_asked_for_on_the_terminal() {
+    use std::io::{Read as _, Write as _};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let registry = Registry::start_secure();
+    let tmp = tempfile::tempdir().unwrap();
+    let enc = tmp.path().join("enc");
+    layercrypt()
+        .args(["encrypt", "-r", &format!("jwe:{}", key("rsa2048.pub.pem"))])
+        .args([oci(&testdata("images/plain"), "v1"), oci(&enc, "v1")])
+        .assert()
+        .success();
+    let mut push = strings(&["copy"]);
+    push.extend(skopeo_auth(&registry, "dest"));
+    push.push(oci(&enc, "v1"));
+    push.push(registry.image("app:v1"));
+    skopeo_ok(&push.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let command = format!(
+        "tty; {} inspect --cert-dir {} --creds {USER} {}; echo status=$?",
+        env!("CARGO_BIN_EXE_layercrypt"),
+        registry.cert_dir().display(),
+        registry.image("app:v1"),
+    );
+    let mut run = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let terminal = Arc::new(Mutex::new(String::new()));
+    let mut stdout = run.stdout.take().unwrap();
+    let reader = {
+        let terminal = Arc::clone(&terminal);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                terminal
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !terminal
+        .lock()
+        .unwrap()
+        .contains(&format!("Password for {USER}@127.0.0.1:"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt: {}",
+            terminal.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Typed once the prompt has the terminal in raw mode (its text comes first), the password
+    // is read up to Enter and never echoed.
+    let tty = terminal
+        .lock()
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    loop {
+        let modes = Command::new("stty")
+            .args(["-F", &tty, "-a"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&modes.stdout)
+            .split_whitespace()
+            .any(|m| m == "-icanon")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the prompt never set raw mode");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\r").as_bytes())
+        .unwrap();
+    let status = run.wait().unwrap();
+    reader.join().unwrap();
+    let shown = terminal.lock().unwrap().clone();
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("status=0"), "{shown}");
+    assert!(shown.contains("tar+gzip+encrypted"), "{shown}");
+    assert!(
+        !shown.contains(PASSWORD),
+        "the password was echoed:\n{shown}"
+    );
+
+    // Without a terminal: refused, before any request.
+    let out = Command::new(env!("CARGO_BIN_EXE_layercrypt"))
+        .args(["inspect", "--creds", USER, &registry.image("app:v1")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no terminal to ask for it on"), "{err}");
 }

@@ -90,6 +90,15 @@ pub(crate) fn load(cert_dir: Option<&Path>, registry: &str) -> Result<Tls, Regis
     Ok(tls)
 }
 
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut out = Vec::new();
@@ -100,4 +109,69 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
         return Err(format!("larger than {MAX_FILE} bytes"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    /// A self-signed certificate and its key (PKCS#1 PEM, as `openssl genrsa` writes it).
+    fn self_signed() -> (Vec<u8>, Vec<u8>) {
+        let rsa = Rsa::generate(2048).unwrap();
+        let key = PKey::from_rsa(rsa.clone()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "client").unwrap();
+        let name = name.build();
+        let mut cert = X509::builder().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        (
+            cert.build().to_pem().unwrap(),
+            rsa.private_key_to_pem().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_certificate_directory_gives_cas_and_a_client_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed();
+        fs::write(dir.path().join("ca.crt"), &cert).unwrap();
+        fs::write(dir.path().join("client.cert"), &cert).unwrap();
+        fs::write(dir.path().join("client.key"), &key).unwrap();
+        fs::write(dir.path().join("README"), "ignored").unwrap();
+        let tls = load(Some(dir.path()), "reg:5000").unwrap();
+        assert_eq!(tls.roots.len(), 1);
+        assert!(tls.identity.is_some());
+
+        // A key without its certificate, a certificate without its key, and a .crt that
+        // holds no certificate are each refused, naming the file.
+        fs::remove_file(dir.path().join("client.cert")).unwrap();
+        let err = load(Some(dir.path()), "reg:5000").unwrap_err().to_string();
+        assert!(
+            err.contains("client.key") && err.contains("without its .cert"),
+            "{err}"
+        );
+        fs::remove_file(dir.path().join("client.key")).unwrap();
+        fs::write(dir.path().join("client.cert"), &cert).unwrap();
+        let err = load(Some(dir.path()), "reg:5000").unwrap_err().to_string();
+        assert!(err.contains("is missing"), "{err}");
+        fs::remove_file(dir.path().join("client.cert")).unwrap();
+        fs::write(dir.path().join("ca.crt"), "not PEM").unwrap();
+        assert!(load(Some(dir.path()), "reg:5000").is_err());
+        // No directory named and none for this registry: nothing to add.
+        let none = load(None, "no-such-registry.invalid:1").unwrap();
+        assert!(none.roots.is_empty() && none.identity.is_none());
+    }
 }

@@ -39,7 +39,17 @@ impl Answer {
     }
 }
 
-type Handler = dyn Fn(&str, &str) -> Answer + Send + Sync;
+/// A request as the handler sees it.
+pub struct Request {
+    /// `GET`, `PUT`, …
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+}
+
+type Handler = dyn Fn(&Request) -> Answer + Send + Sync;
 
 /// A running fake registry; it stops serving when dropped (the thread ends with the process).
 pub struct FakeRegistry {
@@ -48,8 +58,8 @@ pub struct FakeRegistry {
 }
 
 impl FakeRegistry {
-    /// Serve every request (`METHOD`, `PATH?QUERY`) with `handler`'s answer.
-    pub fn start(handler: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> FakeRegistry {
+    /// Serve every request with `handler`'s answer.
+    pub fn start(handler: impl Fn(&Request) -> Answer + Send + Sync + 'static) -> FakeRegistry {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -95,6 +105,7 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<String>>) {
         };
         let (method, path) = (method.to_string(), path.to_string());
         let mut length = 0usize;
+        let mut authorization = None;
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -104,10 +115,12 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<String>>) {
             if header.is_empty() {
                 break;
             }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(value.trim().to_string());
+                }
             }
         }
         let mut body = vec![0u8; length];
@@ -115,7 +128,11 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<String>>) {
             return;
         }
         seen.lock().unwrap().push(format!("{method} {path}"));
-        let answer = handler(&method, &path);
+        let answer = handler(&Request {
+            method: method.clone(),
+            path: path.clone(),
+            authorization,
+        });
         let mut head = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
             answer.status,
