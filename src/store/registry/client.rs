@@ -91,7 +91,8 @@ pub(crate) struct Client {
     repository: String,
     /// Credentials found for this registry.
     credentials: Option<Credentials>,
-    /// The actions a token is asked for: `pull`, or `pull,push` when writing.
+    /// The actions a token is asked for: `pull`, `pull,push` when writing, and `delete` too
+    /// for `--delete-old`.
     actions: &'static str,
     /// The `Authorization` header value in use.
     authorization: Mutex<Option<Zeroizing<String>>>,
@@ -153,7 +154,12 @@ impl Client {
             registry: reference.registry.clone(),
             repository: reference.repository.clone(),
             credentials,
-            actions: if write { "pull,push" } else { "pull" },
+            // Distribution's token services want `delete` named to grant it.
+            actions: match (write, access.delete_old) {
+                (true, true) => "pull,push,delete",
+                (true, false) => "pull,push",
+                (false, _) => "pull",
+            },
             authorization: Mutex::new(None),
         })
     }
