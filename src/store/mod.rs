@@ -422,7 +422,7 @@ mod tests {
             "oci::v1",
             "oci:/x:",
             "docker://",
-            "docker://Bad/x",
+            "docker://host:5000/Bad",
             "",
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} accepted");

@@ -719,3 +719,151 @@ fn a_missing_password_is_asked_for_on_the_terminal() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("no terminal to ask for it on"), "{err}");
 }
+
+/// A registry that serves the skopeo-encrypted fixture, takes pushes, and refuses DELETE (as
+/// registries without `storage.delete.enabled` do): `--delete-old` re-keys, then says the old
+/// manifest stays readable, with the registry's answer; the run succeeds.
+#[test]
+fn a_registry_that_refuses_deletes_is_reported_and_the_rekey_stands() {
+    let layout = testdata("images/skopeo-rsa2048");
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let top = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pushed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let seen = std::sync::Arc::clone(&pushed);
+    let blob = move |digest: &str| {
+        fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .ok()
+    };
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let served = top.clone();
+    let fake = FakeRegistry::start(move |request| {
+        let path = request.path.as_str();
+        match request.method.as_str() {
+            "DELETE" => Answer::error(405, "UNSUPPORTED"),
+            "PUT" => {
+                seen.lock().unwrap().push(path.as_bytes().to_vec());
+                Answer {
+                    status: 201,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                }
+            }
+            _ if path.contains("/tags/list") => Answer::ok(
+                "application/json",
+                br#"{"name":"app","tags":["v1"]}"#.to_vec(),
+            ),
+            _ if path.ends_with("/manifests/v1") => {
+                Answer::ok(manifest_type, blob(&served).unwrap())
+            }
+            _ => {
+                let digest = path.rsplit('/').next().unwrap();
+                match blob(digest) {
+                    Some(bytes) => Answer::ok("application/octet-stream", bytes),
+                    None => Answer::error(404, "BLOB_UNKNOWN"),
+                }
+            }
+        }
+    });
+    let out = layercrypt()
+        .args([
+            "rekey",
+            "--tls-verify=false",
+            "--delete-old",
+            "-k",
+            &key("rsa2048.pem"),
+        ])
+        .args(["--add", &format!("jwe:{}", key("ec256.pub.pem"))])
+        .arg(fake.image("app:v1"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("refused to delete manifest {top} (405")),
+        "{err}"
+    );
+    assert!(err.contains("stays readable by digest"), "{err}");
+    let puts: Vec<String> = pushed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert!(
+        puts[0].contains("/manifests/sha256:") && puts[1].ends_with("/manifests/v1"),
+        "{puts:?}"
+    );
+    // Only the config and manifests were read: no layer.
+    let manifest: Value = serde_json::from_slice(
+        &fs::read(
+            testdata("images/skopeo-rsa2048/blobs/sha256").join(top.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        assert!(
+            !fake.requests().iter().any(|r| r.contains(digest)),
+            "layer {digest} was requested"
+        );
+    }
+}
+
+/// Credentials from a credential helper an auth file names (`credHelpers`), as `docker login`
+/// with a helper leaves them.
+#[test]
+fn credentials_come_from_a_credential_helper() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let registry = Registry::start_secure();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-layercrypt-test");
+    let asked = tmp.path().join("asked");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > {}\nprintf '%s' '{{\"ServerURL\":\"x\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let auth = tmp.path().join("auth.json");
+    let host = format!("127.0.0.1:{}", registry.port());
+    fs::write(
+        &auth,
+        format!(r#"{{"auths":{{}},"credHelpers":{{"{host}":"layercrypt-test"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = layercrypt()
+        .env("PATH", path)
+        .args(["inspect", "--cert-dir"])
+        .arg(registry.cert_dir())
+        .arg("--authfile")
+        .arg(&auth)
+        .arg(registry.image("nothing:here"))
+        .output()
+        .unwrap();
+    // Authenticated (the repository simply does not exist), and the helper was asked for
+    // this registry.
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("has no manifest"), "{err}");
+    assert_eq!(fs::read_to_string(&asked).unwrap(), host);
+}

@@ -468,7 +468,7 @@ impl Client {
 
     /// Every tag of the repository, sorted, following the list's pages.
     pub(crate) fn list_tags(&self) -> Result<Vec<String>, RegistryError> {
-        let what = format!("the tags of {}", self.repository);
+        let what = format!("tag list of {}", self.repository);
         let mut path = format!("/v2/{}/tags/list?n=1000", self.repository);
         let mut tags = Vec::new();
         for _ in 0..MAX_TAG_PAGES {
