@@ -329,7 +329,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__inspect)
-            opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --help --version"
+            opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --creds --creds-file --authfile --tls-verify --cert-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -348,6 +348,26 @@ _layercrypt() {
                     return 0
                     ;;
                 --layer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --cert-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -373,7 +393,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__rekey)
-            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --add --remove --set --rotate --from-file --in-place --platform --layer --dry-run --json --jobs --quiet --verbose --progress --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --add --remove --set --rotate --from-file --in-place --delete-old --creds --creds-file --authfile --tls-verify --cert-dir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +439,26 @@ _layercrypt() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --cert-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --platform)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -447,7 +487,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__verify)
-            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --platform --layer --json --jobs --quiet --verbose --progress --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --platform --layer --json --jobs --quiet --verbose --progress --creds --creds-file --authfile --tls-verify --cert-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -495,6 +535,26 @@ _layercrypt() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --cert-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -74,6 +74,12 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l add -d '
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l remove -d 'Drop a recipient (repeatable): the recipient string used with `-r`, an OpenPGP key id or fingerprint, a JWE kid, pkcs7:CERT, or provider:NAME. Not revocation: see below' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l set -d 'Make these the only recipients (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l from-file -d 'Re-key in place every image listed in FILE (one reference per line, `#` comments)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l creds -d 'Credentials for the registry: USER[:PASSWORD] (without the password, it is asked for on the terminal). Default: the auth files skopeo and podman use' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l creds-file -d 'Read USER:PASSWORD from FILE, fd=N (an open file descriptor) or env=VAR' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l authfile -d 'Auth file to read credentials from instead of $REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json and ~/.docker/config.json are still searched after it)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l tls-verify -d 'Verify the registry\'s TLS certificate (default). `--tls-verify=false` accepts any certificate, and plain HTTP' -r -f -a "true\t''
+false\t''"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l cert-dir -d 'CA certificates (*.crt) and a client certificate (*.cert with its *.key) for the registry, instead of /etc/containers/certs.d/HOST[:PORT]/' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s j -l jobs -d 'Worker threads (default: one per CPU core)' -r
@@ -82,6 +88,7 @@ always\t'Always, on stderr, even when it is a file or a pipe'
 never\t'Never'"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l rotate -d 'Re-encrypt the layer data under a fresh layer key for the --set recipients (digests change)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l in-place -d 'Re-key every image named in place, even when there are exactly two'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l delete-old -d 'docker:// images: delete the manifests the re-key replaced, by digest, where the registry allows it (whoever can pull an old manifest can read its wrapped keys)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s q -l quiet -d 'Print only errors'
@@ -92,6 +99,12 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l dec-re
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l creds -d 'Credentials for the registry: USER[:PASSWORD] (without the password, it is asked for on the terminal). Default: the auth files skopeo and podman use' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l creds-file -d 'Read USER:PASSWORD from FILE, fd=N (an open file descriptor) or env=VAR' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l authfile -d 'Auth file to read credentials from instead of $REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json and ~/.docker/config.json are still searched after it)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l tls-verify -d 'Verify the registry\'s TLS certificate (default). `--tls-verify=false` accepts any certificate, and plain HTTP' -r -f -a "true\t''
+false\t''"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l cert-dir -d 'CA certificates (*.crt) and a client certificate (*.cert with its *.key) for the registry, instead of /etc/containers/certs.d/HOST[:PORT]/' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -d 'Print JSON (schema in the README) instead of a table'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s V -l version -d 'Print version'
@@ -106,7 +119,13 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s j -l jo
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l progress -d 'Progress bars on stderr while --full reads layers: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
 always\t'Always, on stderr, even when it is a file or a pipe'
 never\t'Never'"
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l full -d 'Also decrypt every selected layer to nowhere and check the HMAC, the blob\'s digest and size, the recorded plaintext digest and the config\'s diff_ids (needs a key)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l creds -d 'Credentials for the registry: USER[:PASSWORD] (without the password, it is asked for on the terminal). Default: the auth files skopeo and podman use' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l creds-file -d 'Read USER:PASSWORD from FILE, fd=N (an open file descriptor) or env=VAR' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l authfile -d 'Auth file to read credentials from instead of $REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json and ~/.docker/config.json are still searched after it)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l tls-verify -d 'Verify the registry\'s TLS certificate (default). `--tls-verify=false` accepts any certificate, and plain HTTP' -r -f -a "true\t''
+false\t''"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l cert-dir -d 'CA certificates (*.crt) and a client certificate (*.cert with its *.key) for the registry, instead of /etc/containers/certs.d/HOST[:PORT]/' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l full -d 'Also decrypt every selected layer to nowhere and check the HMAC, the blob\'s digest and size, the recorded plaintext digest and the config\'s diff_ids (needs a key). For a docker:// image this downloads every selected layer (to memory, never to disk)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l require-encrypted -d 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l json -d 'Print JSON (schema in the README) instead of one line per layer'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s q -l quiet -d 'Print only the layers that failed'

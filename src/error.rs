@@ -128,7 +128,7 @@ pub enum Error {
         /// The store without layer data.
         store: String,
         /// What was asked.
-        operation: crate::plan::OperationKind,
+        operation: &'static str,
         /// Whether it is a rotation (a re-key that re-encrypts).
         rotate: bool,
     },

@@ -106,8 +106,8 @@ pub mod verify;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::format::docker_reference::normalize_reference;
     pub use crate::keywrap::pgp::message::{MAX_OPTIONS, Message, pkesk_spans};
-    pub use crate::store::docker_archive::reference::normalize_reference;
 }
 
 pub use error::Error;

@@ -7,6 +7,7 @@
 //! does I/O or touches key material beyond (de)serialising it.
 
 pub mod descriptor;
+pub(crate) mod docker_reference;
 pub mod json;
 pub mod media_type;
 pub mod options;

@@ -159,7 +159,7 @@ pub fn check_layer_stores(
     };
     Err(Error::NeedsLayerData {
         store: store.to_string(),
-        operation: operation.kind(),
+        operation: operation.kind().name(),
         rotate,
     })
 }

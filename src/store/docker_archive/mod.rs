@@ -22,7 +22,6 @@
 //! reference grammar both use in `reference.rs`.
 
 mod legacy;
-pub(crate) mod reference;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -35,8 +34,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-pub use reference::ReferenceError;
-pub(crate) use reference::normalize_reference;
+pub use crate::format::docker_reference::ReferenceError;
+pub(crate) use crate::format::docker_reference::normalize_reference;
 pub use writer::DockerArchiveWriter;
 
 use super::tar::{Compression, Tarball, normalize_name};

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::legacy::legacy_layers;
-use super::reference::split_reference;
 use super::{CONTAINERD_IMAGE_NAME, ImageConfig, MANIFEST_FILE, REPOSITORIES_FILE, decoder};
 use crate::digest::{Algorithm, Digest, HashingReader, VerifyError};
 use crate::format::descriptor::{Descriptor, TopIndex};
+use crate::format::docker_reference::split_reference;
 use crate::format::json::{JsonObject, to_go_vec};
 use crate::format::media_type::{
     DOCKER_MANIFEST, ENCRYPTED_SUFFIX, OCI_MANIFEST, is_foreign, is_non_distributable,

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::digest::Digest;
-use crate::store::docker_archive::reference::split_reference;
+use crate::format::docker_reference::split_reference;
 
 /// An image, or every image, of one repository in a registry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

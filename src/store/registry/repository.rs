@@ -70,15 +70,14 @@ impl RegistryStore {
         let roots: Vec<(Option<String>, Fetched)> = match (&reference.digest, &reference.tag) {
             (Some(d), _) => vec![(None, client.get_manifest(&d.to_string(), MAX_MANIFEST_SIZE))],
             (None, Some(t)) => vec![(Some(t.clone()), client.get_manifest(t, MAX_MANIFEST_SIZE))],
-            (None, None) => client
-                .list_tags()
-                .map_err(store_error)?
-                .into_iter()
-                .map(|t| {
-                    let fetched = client.get_manifest(&t, MAX_MANIFEST_SIZE);
-                    (Some(t), fetched)
-                })
-                .collect(),
+            (None, None) => {
+                let tags = client.list_tags().map_err(store_error)?;
+                fetch_all(&client, &tags)
+                    .into_iter()
+                    .zip(tags)
+                    .map(|(fetched, tag)| (Some(tag), fetched))
+                    .collect()
+            }
         }
         .into_iter()
         .map(|(tag, fetched)| fetched.map(|f| (tag, f)))
@@ -137,6 +136,40 @@ impl RegistryStore {
             index,
         })
     }
+}
+
+/// How many manifests of a repository are fetched at once: each is one small request, bound
+/// by the network's latency, not by bandwidth.
+const CONCURRENT_FETCHES: usize = 8;
+
+/// Fetch the manifest of every tag, [`CONCURRENT_FETCHES`] at a time, in the tags' order.
+fn fetch_all(client: &Client, tags: &[String]) -> Vec<Result<Fetched, RegistryError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let slots: Vec<Mutex<Option<Result<Fetched, RegistryError>>>> =
+        tags.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..CONCURRENT_FETCHES.min(tags.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(tag) = tags.get(i) else {
+                        return;
+                    };
+                    let fetched = client.get_manifest(tag, MAX_MANIFEST_SIZE);
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(fetched);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or(Err(RegistryError::Interrupted))
+        })
+        .collect()
 }
 
 /// The media type of a fetched manifest: its own `mediaType`, else the registry's

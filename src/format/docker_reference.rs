@@ -1,10 +1,12 @@
 //! Docker image references as `docker save`, `docker load` and skopeo spell them:
 //! `[host[:port]/]path[:tag]`, normalised as Docker's `ParseNormalizedNamed` normalises them
 //! (`alpine` → `docker.io/library/alpine:latest`), so that any spelling of a tag finds the
-//! image an archive lists under another.
+//! image an archive lists under another, and a registry reference names its registry and
+//! repository the way skopeo does.
 //!
 //! Pure string work on names a hostile archive may hold: no I/O, no panic on any input, and
-//! never accepts a digest reference (an archive names its images by tag). The grammar is kept
+//! never accepts a digest reference (an archive names its images by tag; a registry
+//! reference's digest is split off before). The grammar is kept
 //! by hand rather than taken from `oci_spec::distribution::Reference`, which lacks Docker's
 //! rule that a first component with an upper-case letter is a host.
 
