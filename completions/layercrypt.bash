@@ -99,7 +99,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__decrypt)
-            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -149,6 +149,18 @@ _layercrypt() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -157,7 +169,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__encrypt)
-            opts="-r -j -q -v -h -V --recipient --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --help --version"
+            opts="-r -j -q -v -h -V --recipient --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +205,18 @@ _layercrypt() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -329,7 +353,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__inspect)
-            opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --creds --creds-file --authfile --tls-verify --cert-dir --help --version"
+            opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -371,6 +395,18 @@ _layercrypt() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -393,7 +429,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__rekey)
-            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --add --remove --set --rotate --from-file --in-place --delete-old --creds --creds-file --authfile --tls-verify --cert-dir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --add --remove --set --rotate --in-place --delete-old --creds --creds-file --authfile --tls-verify --cert-dir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,10 +471,6 @@ _layercrypt() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --from-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --creds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -479,6 +511,18 @@ _layercrypt() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -487,7 +531,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__verify)
-            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --platform --layer --json --jobs --quiet --verbose --progress --creds --creds-file --authfile --tls-verify --cert-dir --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --platform --layer --json --jobs --quiet --verbose --progress --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -554,6 +598,18 @@ _layercrypt() {
                     return 0
                     ;;
                 --cert-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

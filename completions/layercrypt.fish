@@ -42,10 +42,14 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s j -l j
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
 always\t'Always, on stderr, even when it is a file or a pipe'
 never\t'Never'"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l from-file -d 'Also process every image in LIST: one `SRC [DST]` per line, `#` comments, blank lines skipped; `-` reads standard input' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s q -l quiet -d 'Print only errors'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
@@ -59,10 +63,14 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s j -l j
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
 always\t'Always, on stderr, even when it is a file or a pipe'
 never\t'Never'"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l from-file -d 'Also process every image in LIST: one `SRC [DST]` per line, `#` comments, blank lines skipped; `-` reads standard input' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l dry-run -d 'Print the plan (what would be encrypted, decrypted or kept, and why); change nothing'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s q -l quiet -d 'Print only errors'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand decrypt" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
@@ -73,7 +81,6 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l gpg-home
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l add -d 'Wrap the layer key for one more recipient, as for `encrypt -r` (repeatable). One that a layer already has is skipped with a warning' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l remove -d 'Drop a recipient (repeatable): the recipient string used with `-r`, an OpenPGP key id or fingerprint, a JWE kid, pkcs7:CERT, or provider:NAME. Not revocation: see below' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l set -d 'Make these the only recipients (repeatable)' -r
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l from-file -d 'Re-key in place every image listed in FILE (one reference per line, `#` comments)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l creds -d 'Credentials for the registry: USER[:PASSWORD] (without the password, it is asked for on the terminal). Default: the auth files skopeo and podman use' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l creds-file -d 'Read USER:PASSWORD from FILE, fd=N (an open file descriptor) or env=VAR' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l authfile -d 'Auth file to read credentials from instead of $REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json and ~/.docker/config.json are still searched after it)' -r -F
@@ -86,6 +93,9 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s j -l job
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
 always\t'Always, on stderr, even when it is a file or a pipe'
 never\t'Never'"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l from-file -d 'Also process every image in LIST: one `SRC [DST]` per line, `#` comments, blank lines skipped; `-` reads standard input' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l rotate -d 'Re-encrypt the layer data under a fresh layer key for the --set recipients (digests change)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l in-place -d 'Re-key every image named in place, even when there are exactly two'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l delete-old -d 'docker:// images: delete the manifests the re-key replaced, by digest, where the registry allows it (whoever can pull an old manifest can read its wrapped keys)'
@@ -93,6 +103,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l dry-run 
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l json -d 'Print a machine-readable report on stdout (old and new digest of every changed layer, manifest and index)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s q -l quiet -d 'Print only errors'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s v -l verbose -d 'Explain decisions: which key opened which layer, what was copied, why layers were kept'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l dec-recipient -d 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)' -r
@@ -105,7 +116,11 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l authfi
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l tls-verify -d 'Verify the registry\'s TLS certificate (default). `--tls-verify=false` accepts any certificate, and plain HTTP' -r -f -a "true\t''
 false\t''"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l cert-dir -d 'CA certificates (*.crt) and a client certificate (*.cert with its *.key) for the registry, instead of /etc/containers/certs.d/HOST[:PORT]/' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l from-file -d 'Also process every image in LIST: one `SRC [DST]` per line, `#` comments, blank lines skipped; `-` reads standard input' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -d 'Print JSON (schema in the README) instead of a table'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s k -l key -d 'A key (repeatable): FILE, FILE:pass=PASSWORD, FILE:file=PATH, FILE:fd=N, FILE:env=VAR, or provider:NAME[:ARGS]. FILE is a private key (PEM, DER, JWK), an X.509 certificate (locates PKCS#7 entries), an OpenPGP secret keyring, or a PKCS#11 YAML key file' -r
@@ -125,11 +140,15 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l authfil
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l tls-verify -d 'Verify the registry\'s TLS certificate (default). `--tls-verify=false` accepts any certificate, and plain HTTP' -r -f -a "true\t''
 false\t''"
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l cert-dir -d 'CA certificates (*.crt) and a client certificate (*.cert with its *.key) for the registry, instead of /etc/containers/certs.d/HOST[:PORT]/' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l from-file -d 'Also process every image in LIST: one `SRC [DST]` per line, `#` comments, blank lines skipped; `-` reads standard input' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l full -d 'Also decrypt every selected layer to nowhere and check the HMAC, the blob\'s digest and size, the recorded plaintext digest and the config\'s diff_ids (needs a key). For a docker:// image this downloads every selected layer (to memory, never to disk)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l require-encrypted -d 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l json -d 'Print JSON (schema in the README) instead of one line per layer'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s q -l quiet -d 'Print only the layers that failed'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s v -l verbose -d 'Also say which key opened each layer and which checks passed'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -236,6 +236,26 @@ impl Error {
         }
     }
 
+    /// Whether retrying later may succeed (the command's exit status 3): an I/O failure that is
+    /// not about the input, a full disk, a lock held by another run, a registry that was
+    /// unreachable, busy or failing, no thread for the workers. Everything else (bad usage,
+    /// missing or malformed input, no usable key, a refused request) is permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_transient(),
+            Error::Image { source, .. } => match source.as_ref() {
+                crate::image::ImageError::Store(e) => e.is_transient(),
+                _ => false,
+            },
+            Error::Layer { source, .. } => match source.as_ref() {
+                LayerError::Store(e) => e.is_transient(),
+                _ => false,
+            },
+            Error::ThreadPool { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Whether the run stopped because a stop was requested ([`crate::interrupt`]), whatever
     /// step noticed it and however that step reported it.
     pub fn is_interrupted(&self) -> bool {

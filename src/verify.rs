@@ -245,13 +245,23 @@ pub fn verify_with_progress(
     request: &VerifyRequest,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, Error> {
+    verify_on(request, &request.source, progress)
+}
+
+/// [`verify_with_progress`] of another source than the request's: one request (its keys and
+/// selection, loaded once) serves every image of a batch.
+pub fn verify_on(
+    request: &VerifyRequest,
+    source_ref: &ImageRef,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, Error> {
     let mode = match (&request.keys, request.full) {
         (None, true) => return Err(Error::NoKeys),
         (None, false) => Mode::Structure,
         (Some(_), false) => Mode::Unwrap,
         (Some(_), true) => Mode::Full,
     };
-    let opened = crate::source::open(&request.source, LockMode::Shared)?;
+    let opened = crate::source::open(source_ref, LockMode::Shared)?;
     let source: &dyn BlobSource = opened.store.as_ref();
     let chosen = select::choose(source.name(), &opened.images, &request.selection)?;
 
@@ -305,7 +315,7 @@ pub fn verify_with_progress(
 
     let mut report = VerifyReport {
         schema_version: SCHEMA_VERSION,
-        source: request.source.to_string(),
+        source: source_ref.to_string(),
         mode,
         require_encrypted: request.require_encrypted,
         ok: true,

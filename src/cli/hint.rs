@@ -216,7 +216,7 @@ fn registry_hint(error: &RegistryError) -> Option<String> {
             "log in first (`skopeo login {registry}` or `podman login {registry}` write the auth file layercrypt reads), or give --creds USER (the password is asked for) or --creds-file FILE"
         ),
         RegistryError::Denied { credentials: true, .. } => "check the user name and password (--creds, --creds-file, --authfile), and that they may read (and, to re-key, push to) this repository".into(),
-        RegistryError::Unreachable { reason, registry, .. } if reason.contains("certificate") => format!(
+        RegistryError::Tls { registry, .. } => format!(
             "trust the registry's CA: put it in --cert-dir DIR (as DIR/ca.crt) or /etc/containers/certs.d/{registry}/; --tls-verify=false turns verification off"
         ),
         RegistryError::Unreachable { .. } => "check the host and port; a registry without TLS needs --tls-verify=false".into(),

@@ -8,6 +8,7 @@
 //! quietly.
 
 mod bars;
+mod batch;
 mod hint;
 mod man;
 mod registry;
@@ -35,8 +36,11 @@ use layercrypt::store::ImageRef;
 pub const EXIT_OK: u8 = 0;
 /// Exit status: a check ran and found a problem (`verify`).
 pub const EXIT_CHECK_FAILED: u8 = 1;
-/// Exit status: an error; nothing was changed.
+/// Exit status: an error that retrying will not help; nothing was changed.
 pub const EXIT_ERROR: u8 = 2;
+/// Exit status: a transient error (I/O, a full disk, a lock held by another run, a registry's
+/// 429, 5xx or timeout); nothing was changed, and retrying may succeed.
+pub const EXIT_TRANSIENT: u8 = 3;
 
 // The optional cargo features of this build, for `--version`: `+name` when built in, `-name`
 // when not.
@@ -116,10 +120,13 @@ Environment:
 
 Output: results on stdout; progress bars (on a terminal), warnings and errors on stderr.
 
-Exit status: 0 success (verify: every check passed), 1 verify found a problem, 2 error
-(bad usage, unreadable input, no usable key, I/O failure; nothing was changed), 130, 143, 129
-interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP (the run's temporaries removed; nothing was
-changed).";
+Exit status: 0 success (verify: every check passed); 1 verify found a problem; 2 an error
+that retrying will not help (bad usage, missing or malformed input, no usable key, a refused
+request; nothing was changed); 3 a transient error (an I/O failure, a full disk, a lock held
+by another run, a registry's 429, 5xx or timeout; nothing was changed, retrying may
+succeed); 130, 143, 129 interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP (the run's
+temporaries removed; nothing was changed). In a batch (several images, --from-file) the most
+severe wins, in the order 2, 3, 1, 0.";
 
 const REKEY_HELP: &str = "\
 Examples:
@@ -319,9 +326,12 @@ pub struct EncryptArgs {
     /// Options common to commands that write.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Many images.
+    #[command(flatten)]
+    pub batch: batch::BatchArgs,
     /// Source image.
-    #[arg(value_name = "SRC")]
-    pub source: String,
+    #[arg(value_name = "SRC", required_unless_present = "from_file")]
+    pub source: Option<String>,
     /// Destination (default: rewrite SRC in place).
     #[arg(value_name = "DST")]
     pub destination: Option<String>,
@@ -363,9 +373,12 @@ pub struct DecryptArgs {
     /// Options common to commands that write.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Many images.
+    #[command(flatten)]
+    pub batch: batch::BatchArgs,
     /// Source image.
-    #[arg(value_name = "SRC")]
-    pub source: String,
+    #[arg(value_name = "SRC", required_unless_present = "from_file")]
+    pub source: Option<String>,
     /// Destination (default: rewrite SRC in place).
     #[arg(value_name = "DST")]
     pub destination: Option<String>,
@@ -392,9 +405,6 @@ pub struct RekeyArgs {
     /// change).
     #[arg(long)]
     pub rotate: bool,
-    /// Re-key in place every image listed in FILE (one reference per line, `#` comments).
-    #[arg(long = "from-file", value_name = "FILE")]
-    pub from_file: Option<PathBuf>,
     /// Re-key every image named in place, even when there are exactly two.
     #[arg(long = "in-place")]
     pub in_place: bool,
@@ -411,6 +421,9 @@ pub struct RekeyArgs {
     /// Options common to commands that write.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Many images.
+    #[command(flatten)]
+    pub batch: batch::BatchArgs,
     /// SRC [DST], or several images to re-key in place.
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -435,9 +448,12 @@ pub struct InspectArgs {
     /// Registry options.
     #[command(flatten)]
     pub registry: registry::RegistryArgs,
+    /// Many images.
+    #[command(flatten)]
+    pub batch: batch::BatchArgs,
     /// Image to inspect.
-    #[arg(value_name = "SRC")]
-    pub source: String,
+    #[arg(value_name = "SRC", required_unless_present = "from_file")]
+    pub source: Option<String>,
 }
 
 /// `verify` arguments.
@@ -479,9 +495,12 @@ pub struct VerifyArgs {
     /// Registry options.
     #[command(flatten)]
     pub registry: registry::RegistryArgs,
+    /// Many images.
+    #[command(flatten)]
+    pub batch: batch::BatchArgs,
     /// Image to verify.
-    #[arg(value_name = "SRC")]
-    pub source: String,
+    #[arg(value_name = "SRC", required_unless_present = "from_file")]
+    pub source: Option<String>,
 }
 
 impl KeyArgs {
@@ -495,11 +514,15 @@ impl KeyArgs {
 }
 
 /// A failure to report: the library error, or a problem with the arguments themselves.
+#[derive(Debug)]
 enum Failure {
     Lib(Box<Error>),
     Stdout(io::Error),
     /// Arguments that do not fit together: the message and a hint.
     Usage(String, &'static str),
+    /// The journal of a batch cannot be used: the message, and whether retrying may help
+    /// (another run holds it).
+    Journal(String, bool),
 }
 
 impl From<Error> for Failure {
@@ -587,13 +610,30 @@ fn report(failure: Failure) -> ExitCode {
             if let Some(hint) = hint::hint(&e) {
                 diagnostic("hint", &hint);
             }
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(exit_status_of(&e))
         }
         Failure::Usage(message, hint) => {
             diagnostic("error", &message);
             diagnostic("hint", hint);
             ExitCode::from(EXIT_ERROR)
         }
+        Failure::Journal(message, transient) => {
+            diagnostic("error", &message);
+            ExitCode::from(if transient {
+                EXIT_TRANSIENT
+            } else {
+                EXIT_ERROR
+            })
+        }
+    }
+}
+
+/// The exit status for a failed run: 3 when retrying may succeed, else 2.
+pub(crate) fn exit_status_of(error: &Error) -> u8 {
+    if error.is_transient() {
+        EXIT_TRANSIENT
+    } else {
+        EXIT_ERROR
     }
 }
 
@@ -672,16 +712,27 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let recipients = registry
                 .load_recipients(&args.recipients)
                 .map_err(Error::from)?;
+            let items = items(
+                args.source.as_deref(),
+                args.destination.as_deref(),
+                &args.batch,
+            )?;
             let request = Request {
                 registry,
-                source: parse_ref(&args.source)?,
-                destination: args.destination.as_deref().map(parse_ref).transpose()?,
+                source: parse_ref(&items[0].source)?,
+                destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
                 selection: selection(&args.selection)?,
                 operation: Operation::Encrypt { recipients },
                 jobs: args.common.jobs.map(usize::from),
                 dry_run: args.common.dry_run,
             };
-            execute(&request, &args.common)
+            engine_items(
+                &request,
+                items,
+                &args.batch,
+                &args.common,
+                &Default::default(),
+            )
         }
         Command::Decrypt(args) => {
             let registry = registry(&args.keys.gpg, args.common.quiet)?;
@@ -691,16 +742,27 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 args.common.quiet,
                 args.common.verbose,
             )?;
+            let items = items(
+                args.source.as_deref(),
+                args.destination.as_deref(),
+                &args.batch,
+            )?;
             let request = Request {
                 registry,
-                source: parse_ref(&args.source)?,
-                destination: args.destination.as_deref().map(parse_ref).transpose()?,
+                source: parse_ref(&items[0].source)?,
+                destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
                 selection: selection(&args.selection)?,
                 operation: Operation::Decrypt { keys },
                 jobs: args.common.jobs.map(usize::from),
                 dry_run: args.common.dry_run,
             };
-            execute(&request, &args.common)
+            engine_items(
+                &request,
+                items,
+                &args.batch,
+                &args.common,
+                &Default::default(),
+            )
         }
         Command::Rekey(args) => rekey(args),
         Command::Inspect(args) => {
@@ -717,22 +779,50 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 gpg_homedir: Environment::from_process(args.gpg.gpg_homedir.clone()).gpg_homedir,
                 use_gpg: true,
             };
-            let source = parse_ref(&args.source)?;
-            let access = args.registry.access(&[&source], false)?;
-            let report = inspect::inspect(
-                &source.with_access(&access),
-                &selection(&args.selection)?,
-                &registry,
-                &context,
-            )?;
-            let mut out = io::stdout().lock();
-            if args.json {
-                serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
-                writeln!(out)?;
-            } else {
-                print_inspect(&mut out, &report)?;
+            let items = items(args.source.as_deref(), None, &args.batch)?;
+            let refs = items
+                .iter()
+                .map(|i| parse_ref(&i.source))
+                .collect::<Result<Vec<_>, _>>()?;
+            let access = args
+                .registry
+                .access(&refs.iter().collect::<Vec<_>>(), false)?;
+            let selection = selection(&args.selection)?;
+            let inspect_one = |item: &batch::Item| {
+                let source = parse_ref(&item.source)?.with_access(&access);
+                inspect::inspect(&source, &selection, &registry, &context)
+            };
+            if !args.batch.any() {
+                let report = inspect_one(&items[0])?;
+                let mut out = io::stdout().lock();
+                if args.json {
+                    serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
+                    writeln!(out)?;
+                } else {
+                    print_inspect(&mut out, &report)?;
+                }
+                return Ok(EXIT_OK);
             }
-            Ok(EXIT_OK)
+            let output = batch::Output {
+                json: args.json,
+                quiet: false,
+                threads: batch_threads(&items, None),
+            };
+            let human = !args.json && !args.batch.json_lines;
+            let (code, _) =
+                batch::run("inspect", items, &args.batch, &output, &|item, printing| {
+                    let report = inspect_one(item)?;
+                    if human {
+                        let _line = printing.lock().unwrap_or_else(|p| p.into_inner());
+                        let _ = print_inspect(&mut io::stdout().lock(), &report);
+                    }
+                    Ok(batch::Done {
+                        status: batch::Status::Unchanged,
+                        report: serde_json::to_value(&report).unwrap_or_default(),
+                        digests: None,
+                    })
+                })?;
+            Ok(code)
         }
         Command::Verify(args) => verify::run(args),
         Command::Completions { shell } => {
@@ -851,10 +941,108 @@ fn selection(args: &SelectionArgs) -> Result<Selection, Error> {
     Ok(Selection { platforms, layers })
 }
 
-fn execute(request: &Request, common: &CommonArgs) -> Result<u8, Failure> {
-    let report = run_request(request, common)?;
-    print_report(&report, common)?;
-    Ok(EXIT_OK)
+/// The images a command names: SRC [DST] from the command line, then those of `--from-file`.
+fn items(
+    source: Option<&str>,
+    destination: Option<&str>,
+    batch: &batch::BatchArgs,
+) -> Result<Vec<batch::Item>, Failure> {
+    let mut items: Vec<batch::Item> = source
+        .map(|s| batch::Item {
+            source: s.to_string(),
+            destination: destination.map(str::to_string),
+        })
+        .into_iter()
+        .collect();
+    if let Some(list) = &batch.from_file {
+        items.extend(batch::read_list(list, &|r| ImageRef::parse(r).map(|_| ()))?);
+    }
+    if items.is_empty() {
+        return Err(Failure::Usage(
+            "no image to work on".into(),
+            "name SRC [DST], or a list with --from-file LIST",
+        ));
+    }
+    Ok(items)
+}
+
+/// How many images of a batch run at once: registry images `-j` at a time (each is a few
+/// small requests, bound by latency); images on disk one after another, each with `-j`
+/// workers.
+fn batch_threads(items: &[batch::Item], jobs: Option<u16>) -> usize {
+    if items.iter().all(|i| i.source.starts_with("docker://")) {
+        jobs.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .max(4)
+        })
+    } else {
+        1
+    }
+}
+
+/// Run an engine request over `items`: one image as before, or a batch when there are several
+/// or a batch option asks for it. Returns the exit status.
+fn engine_items(
+    request: &Request,
+    items: Vec<batch::Item>,
+    batch: &batch::BatchArgs,
+    common: &CommonArgs,
+    access: &std::sync::Arc<layercrypt::store::registry::Access>,
+) -> Result<u8, Failure> {
+    if items.len() == 1 && !batch.any() {
+        let report = run_request(request, common)?;
+        print_report(&report, common)?;
+        return Ok(EXIT_OK);
+    }
+    engine_batch(request, items, batch, common, access).map(|(code, _)| code)
+}
+
+/// [`engine_items`] as a batch; also returns each image's JSON line.
+fn engine_batch(
+    request: &Request,
+    items: Vec<batch::Item>,
+    batch: &batch::BatchArgs,
+    common: &CommonArgs,
+    access: &std::sync::Arc<layercrypt::store::registry::Access>,
+) -> Result<(u8, Vec<serde_json::Value>), Failure> {
+    let threads = batch_threads(&items, common.jobs);
+    let output = batch::Output {
+        json: common.json,
+        quiet: common.quiet,
+        threads,
+    };
+    let human = !common.json && !batch.json_lines;
+    let command = request.operation.kind().name();
+    batch::run(command, items, batch, &output, &|item, printing| {
+        let source = parse_ref(&item.source)?.with_access(access);
+        let destination = item
+            .destination
+            .as_deref()
+            .map(parse_ref)
+            .transpose()?
+            .map(|d| d.with_access(access));
+        let report = run_request_on(request, &source, destination.as_ref(), common, threads == 1)?;
+        if human {
+            let _line = printing.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = print_report(&report, common);
+        }
+        let changed = report.images.iter().any(|i| i.old_digest != i.new_digest)
+            || !report.removed_blobs.is_empty() && !report.dry_run;
+        let digests = match report.images.as_slice() {
+            [one] => Some((one.old_digest.to_string(), one.new_digest.to_string())),
+            _ => None,
+        };
+        Ok(batch::Done {
+            status: if changed {
+                batch::Status::Changed
+            } else {
+                batch::Status::Unchanged
+            },
+            report: serde_json::to_value(&report).unwrap_or_default(),
+            digests,
+        })
+    })
 }
 
 /// Run a request, with warnings and `-v` notes on stderr as they come, and progress bars as

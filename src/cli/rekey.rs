@@ -1,18 +1,17 @@
 //! `layercrypt rekey`: turn its arguments into one request per image, and run a batch so that
 //! one failing image does not stop the others.
 //!
-//! Which positionals mean what: with `--from-file`, `--in-place` or more than two images,
-//! every image is re-keyed in place; with exactly two, they are SRC and DST; one is SRC, in
-//! place.
+//! Which positionals mean what: with `--in-place`, a batch option (`--from-file`, `--shard`,
+//! `--json-lines`, `--journal`) or more than two images, every image named is re-keyed in
+//! place (a list's lines may name a DST); with exactly two, they are SRC and DST; one is SRC,
+//! in place.
 
-use std::io::{self, Write};
-use std::path::Path;
-
+use super::batch::{Item, read_list};
 use super::{
-    EXIT_ERROR, EXIT_OK, Failure, RekeyArgs, key_ring, parse_ref, print_report, registry,
-    run_request, run_request_on, selection,
+    EXIT_OK, Failure, RekeyArgs, engine_batch, key_ring, parse_ref, print_report, registry,
+    run_request, selection,
 };
-use layercrypt::engine::{Report, Request};
+use layercrypt::engine::Request;
 use layercrypt::error::Error;
 use layercrypt::plan::Operation;
 
@@ -30,15 +29,30 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
             "a fresh layer key must be wrapped for every recipient, and the public keys of the current recipients are not in the image; name them all with --set",
         ));
     }
-    let mut images = args.images.clone();
-    if let Some(file) = &args.from_file {
-        images.extend(read_list(file)?);
+    let batch_mode = args.batch.any() || args.in_place || args.images.len() > 2;
+    let mut items: Vec<Item> = match (batch_mode, args.images.as_slice()) {
+        (false, [src, dst]) => vec![Item {
+            source: src.clone(),
+            destination: Some(dst.clone()),
+        }],
+        _ => args
+            .images
+            .iter()
+            .map(|i| Item {
+                source: i.clone(),
+                destination: None,
+            })
+            .collect(),
+    };
+    if let Some(list) = &args.batch.from_file {
+        items.extend(read_list(list, &|r| {
+            layercrypt::store::ImageRef::parse(r).map(|_| ())
+        })?);
     }
-    let batch = args.from_file.is_some() || args.in_place || images.len() > 2;
-    if images.is_empty() {
+    if items.is_empty() {
         return Err(Failure::Usage(
             "no image to re-key".into(),
-            "name SRC [DST], several images to re-key in place, or --from-file FILE",
+            "name SRC [DST], several images to re-key in place, or --from-file LIST",
         ));
     }
 
@@ -58,26 +72,19 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         args.common.quiet,
         args.common.verbose,
     )?;
-    let refs = images
+    let refs = items
         .iter()
-        .map(|i| parse_ref(i))
-        .collect::<Result<Vec<_>, _>>();
-    let access = match &refs {
-        Ok(refs) => args
-            .registry
-            .access(&refs.iter().collect::<Vec<_>>(), args.delete_old)?,
-        // Each image's own error is reported where it is re-keyed.
-        Err(_) => args.registry.access(&[], args.delete_old)?,
-    };
+        .flat_map(|i| std::iter::once(&i.source).chain(&i.destination))
+        .map(|r| parse_ref(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let access = args
+        .registry
+        .access(&refs.iter().collect::<Vec<_>>(), args.delete_old)?;
     let parse_ref = |text: &str| parse_ref(text).map(|r| r.with_access(&access));
-    let destination = match (batch, images.as_slice()) {
-        (false, [_, dst]) => Some(parse_ref(dst)?),
-        _ => None,
-    };
     let request = Request {
         registry,
-        source: parse_ref(&images[0])?,
-        destination,
+        source: parse_ref(&items[0].source)?,
+        destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
         selection: selection(&args.selection)?,
         operation: Operation::Rekey {
             keys,
@@ -89,154 +96,50 @@ pub(super) fn rekey(args: RekeyArgs) -> Result<u8, Failure> {
         jobs: args.common.jobs.map(usize::from),
         dry_run: args.common.dry_run,
     };
-    if !batch {
+    if !batch_mode && items.len() == 1 {
         let report = run_request(&request, &args.common)?;
         print_report(&report, &args.common)?;
-        old_manifests_note(&args, &[report]);
+        old_manifests_note(
+            &args,
+            report.images.iter().map(|i| {
+                (
+                    i.name.clone(),
+                    i.old_digest.to_string(),
+                    i.new_digest.to_string(),
+                )
+            }),
+        );
         return Ok(EXIT_OK);
     }
-
-    let outcomes = run_batch(&request, &images, &args, &access);
-    let mut done: Vec<Report> = Vec::new();
-    let mut failed: Vec<(String, String)> = Vec::new();
-    for (image, outcome) in images.iter().zip(outcomes) {
-        match outcome {
-            Some(Ok(report)) => done.push(report),
-            Some(Err(e)) => failed.push((image.clone(), e.to_string())),
-            // Not started: a stop was requested.
-            None => {}
-        }
-    }
-    if layercrypt::interrupt::requested() {
-        // The images before the stop stay re-keyed, the one it reached is as it was, the
-        // rest were not started.
-        return Err(Error::from(layercrypt::interrupt::Interrupted).into());
-    }
-    old_manifests_note(&args, &done);
-    let mut out = io::stdout().lock();
-    if args.common.json {
-        let failures: Vec<serde_json::Value> = failed
-            .iter()
-            .map(|(image, error)| serde_json::json!({ "source": image, "error": error }))
-            .collect();
-        let summary = serde_json::json!({
-            "operation": "rekey",
-            "reports": done,
-            "failed": failures,
-        });
-        serde_json::to_writer_pretty(&mut out, &summary).map_err(io::Error::from)?;
-        writeln!(out)?;
-    } else if !args.common.quiet {
-        writeln!(
-            out,
-            "{} of {} image{} re-keyed{}",
-            done.len(),
-            images.len(),
-            if images.len() == 1 { "" } else { "s" },
-            if args.common.dry_run {
-                " (dry run, nothing written)"
-            } else {
-                ""
-            }
-        )?;
-    }
-    if failed.is_empty() {
-        return Ok(EXIT_OK);
-    }
-    let names: Vec<&str> = failed.iter().map(|(image, _)| image.as_str()).collect();
-    eprintln!(
-        "error: {} of {} images failed and were left as they were: {}",
-        failed.len(),
-        images.len(),
-        names.join(", ")
+    let (code, lines) = engine_batch(&request, items, &args.batch, &args.common, &access)?;
+    old_manifests_note(
+        &args,
+        lines.iter().flat_map(|line| {
+            line["images"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    let text = |k: &str| i[k].as_str().unwrap_or_default().to_string();
+                    (text("name"), text("old_digest"), text("new_digest"))
+                })
+                .collect::<Vec<_>>()
+        }),
     );
-    Ok(EXIT_ERROR)
-}
-
-/// Re-key each of `images` in place with `request`, reporting each as it finishes (human
-/// output; `--json` prints the summary after). Registry images run `-j` at a time (each is
-/// a few small requests, bound by the network's latency); images on disk run one after
-/// another, each with `-j` workers. A failure does not stop the others; a stop request
-/// stops the batch. `None`: not started.
-fn run_batch(
-    request: &Request,
-    images: &[String],
-    args: &RekeyArgs,
-    access: &std::sync::Arc<layercrypt::store::registry::Access>,
-) -> Vec<Option<Result<Report, Error>>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let parallel = images.iter().all(|i| i.starts_with("docker://"));
-    let threads = if parallel {
-        args.common
-            .jobs
-            .map(usize::from)
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map_or(1, |n| n.get())
-                    .max(4)
-            })
-            .min(images.len())
-    } else {
-        1
-    };
-    let results: Vec<Mutex<Option<Result<Report, Error>>>> =
-        images.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let printing = Mutex::new(());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= images.len() || layercrypt::interrupt::requested() {
-                        return;
-                    }
-                    let image = &images[i];
-                    let outcome = parse_ref(image).and_then(|source| {
-                        let source = source.with_access(access);
-                        run_request_on(request, &source, None, &args.common, !parallel)
-                    });
-                    {
-                        let _line = printing.lock().unwrap_or_else(|p| p.into_inner());
-                        match &outcome {
-                            Err(_) if layercrypt::interrupt::requested() => {}
-                            Ok(report) if !args.common.json => {
-                                let _ = print_report(report, &args.common);
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                super::diagnostic("error", &format!("{image}: {e}"));
-                                if let Some(hint) = super::hint::hint(e) {
-                                    super::diagnostic("hint", &hint);
-                                }
-                            }
-                        }
-                    }
-                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect()
+    Ok(code)
 }
 
 /// After recipients were dropped from a registry's images without `--delete-old`: the
 /// replaced manifests stay readable by digest, and with them the dropped recipients' wrapped
 /// keys. Say so, once.
-fn old_manifests_note(args: &RekeyArgs, reports: &[Report]) {
+fn old_manifests_note(args: &RekeyArgs, images: impl Iterator<Item = (String, String, String)>) {
     let drops = !args.remove.is_empty() || !args.set.is_empty();
     if !drops || args.delete_old || args.common.quiet || args.common.dry_run {
         return;
     }
-    let old: Vec<String> = reports
-        .iter()
-        .flat_map(|r| &r.images)
-        .filter(|i| i.name.starts_with("docker://") && i.old_digest != i.new_digest)
-        .map(|i| format!("{} (was {})", i.name, i.old_digest))
+    let old: Vec<String> = images
+        .filter(|(name, old, new)| name.starts_with("docker://") && old != new)
+        .map(|(name, old, _)| format!("{name} (was {old})"))
         .collect();
     if old.is_empty() {
         return;
@@ -248,20 +151,4 @@ fn old_manifests_note(args: &RekeyArgs, reports: &[Report]) {
             old.join(", ")
         ),
     );
-}
-
-/// The image references listed in a file: one per line, blank lines and `#` comments skipped.
-fn read_list(file: &Path) -> Result<Vec<String>, Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Failure::Usage(
-            format!("cannot read the image list {}: {e}", file.display()),
-            "--from-file takes a text file with one image reference per line",
-        )
-    })?;
-    Ok(text
-        .lines()
-        .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
 }

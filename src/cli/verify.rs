@@ -7,7 +7,9 @@ use std::io::{self, Write};
 use super::{
     EXIT_CHECK_FAILED, EXIT_OK, Failure, VerifyArgs, key_ring, parse_ref, registry, selection,
 };
-use layercrypt::verify::{Mode, Status, VerifyReport, VerifyRequest, verify_with_progress};
+use layercrypt::verify::{
+    Mode, Status, VerifyReport, VerifyRequest, verify_on, verify_with_progress,
+};
 
 /// `verify --help` epilogue.
 pub(super) const AFTER_HELP: &str = "\
@@ -38,12 +40,16 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
     } else {
         None
     };
+    let items = super::items(args.source.as_deref(), None, &args.batch)?;
+    let refs = items
+        .iter()
+        .map(|i| parse_ref(&i.source))
+        .collect::<Result<Vec<_>, _>>()?;
+    let access = args
+        .registry
+        .access(&refs.iter().collect::<Vec<_>>(), false)?;
     let request = VerifyRequest {
-        source: {
-            let source = parse_ref(&args.source)?;
-            let access = args.registry.access(&[&source], false)?;
-            source.with_access(&access)
-        },
+        source: refs[0].clone().with_access(&access),
         selection: selection(&args.selection)?,
         keys,
         full: args.full,
@@ -51,16 +57,56 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
         jobs: args.jobs.map(usize::from),
         registry,
     };
-    // Only --full reads layer data, so only it shows progress.
-    let bars = args
-        .full
-        .then(|| super::bars::Bars::new(args.progress, args.quiet))
-        .flatten();
-    let report = match &bars {
-        Some(bars) => verify_with_progress(&request, bars)?,
-        None => verify_with_progress(&request, &layercrypt::progress::Silent)?,
+    if items.len() == 1 && !args.batch.any() {
+        // Only --full reads layer data, so only it shows progress.
+        let bars = args
+            .full
+            .then(|| super::bars::Bars::new(args.progress, args.quiet))
+            .flatten();
+        let report = match &bars {
+            Some(bars) => verify_with_progress(&request, bars)?,
+            None => verify_with_progress(&request, &layercrypt::progress::Silent)?,
+        };
+        drop(bars);
+        return show(&args, &report).map(|()| exit_status(&report));
+    }
+    let output = super::batch::Output {
+        json: args.json,
+        quiet: args.quiet,
+        threads: super::batch_threads(&items, args.jobs),
     };
-    drop(bars);
+    let human = !args.json && !args.batch.json_lines;
+    let (code, _) = super::batch::run("verify", items, &args.batch, &output, &|item, printing| {
+        let source = parse_ref(&item.source)?.with_access(&access);
+        let report = verify_on(&request, &source, &layercrypt::progress::Silent)?;
+        if human {
+            let _line = printing.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = show(&args, &report);
+        }
+        Ok(super::batch::Done {
+            status: if report.ok {
+                super::batch::Status::Unchanged
+            } else {
+                super::batch::Status::Failed
+            },
+            report: serde_json::to_value(&report).unwrap_or_default(),
+            digests: None,
+        })
+    })?;
+    Ok(code)
+}
+
+/// 0 when every check passed, 1 when one failed.
+fn exit_status(report: &VerifyReport) -> u8 {
+    if report.ok {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    }
+}
+
+/// Print a report's warnings and the report, as the options ask.
+fn show(args: &VerifyArgs, report: &VerifyReport) -> Result<(), Failure> {
     if !args.quiet {
         for w in &report.warnings {
             super::diagnostic("warning", w);
@@ -68,16 +114,12 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
     }
     let mut out = io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        serde_json::to_writer_pretty(&mut out, report)?;
         writeln!(out)?;
     } else {
-        print_report(&mut out, &report, args.quiet, args.verbose)?;
+        print_report(&mut out, report, args.quiet, args.verbose)?;
     }
-    Ok(if report.ok {
-        EXIT_OK
-    } else {
-        EXIT_CHECK_FAILED
-    })
+    Ok(())
 }
 
 /// One line per checked layer (`ok`, `FAILED: reason`, `skipped: reason`) and a summary;

@@ -179,6 +179,21 @@ impl StoreError {
         }
     }
 
+    /// Whether retrying later may succeed: an I/O failure that is not about the input (a full
+    /// disk, a broken device or connection, a timeout), a lock another run holds, a registry
+    /// that was unreachable, busy or failing. Missing or unreadable input, or content that is
+    /// wrong, stays wrong on retry.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } | StoreError::ReadBlob { source, .. } => {
+                io_is_transient(source)
+            }
+            StoreError::Locked { .. } => true,
+            StoreError::Registry(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
     /// A likely fix, for the CLI's `hint:` line.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -212,6 +227,25 @@ impl StoreError {
             _ => None,
         }
     }
+}
+
+/// Whether an I/O error may go away on retry: not one that says the input is missing, not
+/// allowed or malformed.
+pub fn io_is_transient(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    !matches!(
+        e.kind(),
+        K::NotFound
+            | K::PermissionDenied
+            | K::InvalidInput
+            | K::InvalidData
+            | K::AlreadyExists
+            | K::Unsupported
+            | K::IsADirectory
+            | K::NotADirectory
+            | K::ReadOnlyFilesystem
+            | K::UnexpectedEof
+    ) && !crate::interrupt::caused(e)
 }
 
 /// Read access to an image store.

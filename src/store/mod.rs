@@ -21,6 +21,7 @@ mod direct;
 pub use api::{
     BlobSink, BlobSource, Capabilities, ChunkWrite, CommitReport, LockMode, MAX_INDEX_SIZE,
     MAX_MANIFEST_SIZE, Overlay, Reachability, SourceStore, StoreError, StoreWriter,
+    io_is_transient,
 };
 pub use direct::{AlignedBuf, read_full};
 pub mod docker_archive;

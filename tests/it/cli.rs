@@ -1005,14 +1005,19 @@ fn a_layout_being_rewritten_by_another_run_is_refused() {
     let lock = fs::File::open(&dir).unwrap();
     lock.lock().unwrap();
     let before = snapshot(&dir);
-    assert_refused(
-        &[
-            "encrypt".into(),
-            "-r".into(),
-            format!("jwe:{}", key("rsa2048.pub.pem")),
-            format!("oci:{}", dir.display()),
-        ],
-        &["is being rewritten by another layercrypt process"],
+    // Exit 3: transient, the other run will finish; retrying may succeed.
+    let out = layercrypt()
+        .args(["encrypt", "-r", &format!("jwe:{}", key("rsa2048.pub.pem"))])
+        .arg(format!("oci:{}", dir.display()))
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let err = stderr_of(&out);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("is being rewritten by another layercrypt process"),
+        "{err}"
     );
     assert_eq!(snapshot(&dir), before);
     lock.unlock().unwrap();
@@ -1451,7 +1456,7 @@ fn a_layout_being_rewritten_elsewhere_is_refused() {
             .args(&args)
             .arg(oci(&dir, "v1"))
             .assert()
-            .code(2)
+            .code(3)
             .get_output()
             .clone();
         let err = stderr_of(&out);

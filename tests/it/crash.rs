@@ -835,7 +835,8 @@ fn copy_tree(from: &Path, to: &Path) {
 fn assert_no_space(args: &[String]) {
     let out = run(args);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    // Transient: retrying once there is room may succeed.
+    assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
     assert!(
         err.starts_with("error: ") && err.contains("No space left on device"),
         "{args:?}: {err}"
@@ -846,7 +847,7 @@ fn assert_no_space(args: &[String]) {
 /// A full disk, wherever it strikes (a layout rewritten in place, an existing layout added to,
 /// a new layout, a new archive, an archive rewritten in place, a compressed archive being
 /// decompressed), fails the run with exit status
-/// 2 and a clear error, and leaves everything as it was: no blob, temporary file, staging
+/// 3 (transient) and a clear error, and leaves everything as it was: no blob, temporary file, staging
 /// directory or pending list, and no half-written destination.
 #[test]
 fn a_full_disk_fails_cleanly_and_changes_nothing() {
@@ -1006,7 +1007,8 @@ fn runs_on_one_layout_at_once_take_turns_or_are_refused() {
             if out.status.success() {
                 encrypted += usize::from(args[0] == "encrypt");
             } else {
-                assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+                // Transient: the other run will finish.
+                assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
                 assert!(
                     err.contains(LOCKED) && err.contains("hint: "),
                     "{args:?}: {err}"

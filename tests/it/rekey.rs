@@ -606,7 +606,12 @@ fn batch_rekeys_what_it_can_and_names_what_failed() {
         )),
         "{err}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 2 images re-keyed"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rekey: 2 images: 1 changed, 0 unchanged, 1 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(snapshot(&bad), bad_snap);
     assert!(skopeo_opens(
         &good,

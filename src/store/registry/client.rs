@@ -218,6 +218,15 @@ impl Client {
                         self.settled.store(true, Ordering::SeqCst);
                         continue;
                     }
+                    let reason = error_chain(&e);
+                    if reason.contains("certificate") || reason.contains("SSL routines") {
+                        // Retrying will not make a certificate trusted.
+                        return Err(RegistryError::Tls {
+                            registry: self.registry.clone(),
+                            what: what.to_string(),
+                            reason,
+                        });
+                    }
                     if retries < RETRIES && (e.is_connect() || e.is_timeout() || e.is_request()) {
                         backoff(retries, None);
                         retries += 1;
@@ -226,7 +235,7 @@ impl Client {
                     return Err(RegistryError::Unreachable {
                         registry: self.registry.clone(),
                         what: what.to_string(),
-                        reason: error_chain(&e),
+                        reason,
                     });
                 }
             };

@@ -88,6 +88,16 @@ pub enum RegistryError {
         /// The connection's error.
         reason: String,
     },
+    /// The registry's TLS certificate (or ours) was not accepted.
+    #[error("registry {registry}, {what}: TLS: {reason}")]
+    Tls {
+        /// The registry.
+        registry: String,
+        /// What was asked.
+        what: String,
+        /// The TLS library's error.
+        reason: String,
+    },
     /// The registry redirected where layercrypt does not follow.
     #[error("registry {registry}, {what}: {reason}")]
     Redirect {
