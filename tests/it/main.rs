@@ -19,6 +19,7 @@ mod cli;
 mod crash;
 mod docker_archive;
 mod docker_load;
+mod fleet;
 mod formats;
 mod generator;
 mod hostile;

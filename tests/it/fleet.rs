@@ -1,0 +1,269 @@
+//! Many images in one run (issue 17): lists, shards, JSON lines, journals, statuses and exit
+//! statuses, and a local run that plays a cluster: N workers with `--shard i/N` over a few
+//! hundred images, one killed with SIGKILL mid-run and rerun with its journal.
+
+use crate::common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use common::*;
+
+fn jwe(name: &str) -> String {
+    format!("jwe:{}", key(name))
+}
+
+/// An image encrypted for rsa2048 under `dir/name`.
+fn encrypted(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    layercrypt()
+        .args(["encrypt", "-q", "-r", &jwe("rsa2048.pub.pem")])
+        .arg(oci(&testdata("images/plain"), "v1"))
+        .arg(oci(&out, "v1"))
+        .assert()
+        .success();
+    out
+}
+
+/// `count` copies of one encrypted image, and a list naming them.
+fn fleet(dir: &Path, count: usize) -> (Vec<String>, PathBuf) {
+    let first = encrypted(dir, "img-0");
+    let mut refs = vec![oci(&first, "v1")];
+    for i in 1..count {
+        let copy = dir.join(format!("img-{i}"));
+        copy_tree(&first, &copy);
+        refs.push(oci(&copy, "v1"));
+    }
+    let list = dir.join("list.txt");
+    fs::write(&list, format!("# the fleet\n{}\n", refs.join("\n"))).unwrap();
+    (refs, list)
+}
+
+fn lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn a_list_with_a_malformed_line_is_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (refs, _) = fleet(tmp.path(), 2);
+    let before = snapshot(&tmp.path().join("img-0"));
+    let list = tmp.path().join("bad.txt");
+    fs::write(&list, format!("{}\n\n# fine\n{} a b\n", refs[0], refs[1])).unwrap();
+    let out = layercrypt()
+        .args([
+            "rekey",
+            "-k",
+            &key("rsa2048.pem"),
+            "--add",
+            &jwe("ec256.pub.pem"),
+        ])
+        .arg("--from-file")
+        .arg(&list)
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 4: expected SRC [DST], found 3 fields"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&tmp.path().join("img-0")), before);
+}
+
+/// Every command takes a list from stdin and streams one JSON line per image, then a summary;
+/// running it again changes nothing (`unchanged`); a decrypt of what is plain and an encrypt
+/// of what is encrypted are `unchanged` too.
+#[test]
+fn json_lines_and_statuses_for_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (refs, list) = fleet(tmp.path(), 3);
+    let run = |args: &[&str]| {
+        let out = layercrypt()
+            .args(args)
+            .args(["--json-lines", "--from-file", "-"])
+            .write_stdin(fs::read(&list).unwrap())
+            .output()
+            .unwrap();
+        (out.status.code(), lines(&out.stdout), stderr_of(&out))
+    };
+    let add = [
+        "rekey",
+        "-k",
+        &key("rsa2048.pem"),
+        "--add",
+        &jwe("ec256.pub.pem"),
+    ];
+    let (code, first, err) = run(&add);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(first.len(), 4, "{first:#?}");
+    for (line, r) in first.iter().zip(&refs) {
+        assert_eq!(line["source"], r.as_str());
+        assert_eq!(line["status"], "changed", "{line:#}");
+        assert_ne!(line["old_digest"], line["new_digest"]);
+    }
+    assert_eq!(first[3]["summary"]["changed"], 3);
+    let (code, again, err) = run(&add);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        again[..3].iter().all(|l| l["status"] == "unchanged"),
+        "{again:#?}"
+    );
+    let (code, encrypt, err) = run(&["encrypt", "-r", &jwe("rsa2048.pub.pem")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        encrypt[..3].iter().all(|l| l["status"] == "unchanged"),
+        "{encrypt:#?}"
+    );
+    let (code, inspect, err) = run(&["inspect"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(inspect.len(), 4);
+    let (code, verify, err) = run(&["verify", "-k", &key("ec256.pem")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        verify[..3].iter().all(|l| l["status"] == "unchanged"),
+        "{verify:#?}"
+    );
+    let (code, decrypt, err) = run(&["decrypt", "-k", &key("ec256.pem")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        decrypt[..3].iter().all(|l| l["status"] == "changed"),
+        "{decrypt:#?}"
+    );
+    let (code, again, err) = run(&["decrypt", "-k", &key("ec256.pem")]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        again[..3].iter().all(|l| l["status"] == "unchanged"),
+        "{again:#?}"
+    );
+    // verify --require-encrypted now fails every image: exit 1, each `failed`.
+    let (code, plain, _) = run(&["verify", "--require-encrypted"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        plain[..3].iter().all(|l| l["status"] == "failed"),
+        "{plain:#?}"
+    );
+}
+
+/// A journal in use by another run is refused with exit 3 (retry later).
+#[test]
+fn a_journal_in_use_is_refused_as_transient() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, list) = fleet(tmp.path(), 1);
+    let journal = tmp.path().join("journal");
+    let held = fs::File::create(&journal).unwrap();
+    held.lock().unwrap();
+    let out = layercrypt()
+        .args(["inspect", "--from-file"])
+        .arg(&list)
+        .arg("--journal")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("is in use by another run"), "{err}");
+}
+
+/// N workers, one killed with SIGKILL mid-run and rerun with its journal: every image is
+/// re-keyed exactly once, and the JSON lines of all runs together name every image.
+#[test]
+fn sharded_workers_with_journals_cover_a_fleet_exactly_once_across_a_kill() {
+    const IMAGES: usize = 240;
+    const WORKERS: usize = 4;
+    let tmp = tempfile::tempdir().unwrap();
+    let (refs, list) = fleet(tmp.path(), IMAGES);
+    let worker = |i: usize| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_layercrypt"));
+        cmd.args(["rekey", "-q", "--json-lines", "-k", &key("rsa2048.pem")])
+            .args(["--add", &jwe("ec256.pub.pem")])
+            .arg("--from-file")
+            .arg(&list)
+            .args(["--shard", &format!("{i}/{WORKERS}")])
+            .arg("--journal")
+            .arg(tmp.path().join(format!("journal-{i}")))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let mut outputs: Vec<Value> = Vec::new();
+    let mut children: Vec<_> = (0..WORKERS).map(worker).collect();
+    // Kill worker 0 once it has finished a few images.
+    {
+        let victim = &mut children[0];
+        let mut reader = BufReader::new(victim.stdout.take().unwrap());
+        let mut seen = 0;
+        let mut line = String::new();
+        while seen < 5 && reader.read_line(&mut line).unwrap() > 0 {
+            outputs.push(serde_json::from_str(line.trim()).unwrap());
+            line.clear();
+            seen += 1;
+        }
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+    }
+    for child in children.into_iter().skip(1) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        outputs.extend(lines(&out.stdout));
+    }
+    let rerun = worker(0).wait_with_output().unwrap();
+    assert!(rerun.status.success());
+    let rerun_lines = lines(&rerun.stdout);
+    assert!(
+        rerun_lines.iter().any(|l| l["journal"] == true),
+        "the rerun did not use its journal"
+    );
+    outputs.extend(rerun_lines);
+
+    let named: BTreeSet<&str> = outputs
+        .iter()
+        .filter_map(|l| l["source"].as_str())
+        .collect();
+    assert_eq!(
+        named,
+        refs.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+    // Exactly once: every journal together records each image `changed` once, and each image
+    // holds the added recipient once.
+    let mut changed: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..WORKERS {
+        let text = fs::read_to_string(tmp.path().join(format!("journal-{i}"))).unwrap();
+        for entry in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            if entry["status"] == "changed" {
+                *changed
+                    .entry(entry["source"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(changed.len(), IMAGES);
+    assert!(changed.values().all(|n| *n == 1), "{changed:?}");
+    let inspect = layercrypt()
+        .args(["inspect", "--json-lines", "--from-file"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    for line in lines(&inspect.stdout)
+        .iter()
+        .filter(|l| l.get("summary").is_none())
+    {
+        for layer in line["images"][0]["manifests"][0]["layers"]
+            .as_array()
+            .unwrap()
+        {
+            assert_eq!(layer["recipients"].as_array().unwrap().len(), 2, "{line:#}");
+        }
+    }
+}
