@@ -292,7 +292,7 @@ pub struct Output {
 }
 
 /// Run `work` over `items` as `batch` says; returns the exit status and each image's JSON
-/// line. `work` prints its own human output (under the lock it is given) and returns what it
+/// line (whole with `--json`; else its source, status and, for registry images, digests). `work` prints its own human output (under the lock it is given) and returns what it
 /// made of the image.
 pub fn run(
     command: &str,
@@ -322,7 +322,42 @@ pub fn run(
         let _ = writeln!(out);
         let _ = out.flush();
     };
+    // What is kept of each image until the end: its whole line only for `--json` (one
+    // document), else a few fields, so that memory does not grow with the list.
     let results: Vec<Mutex<Option<Value>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let keep = |line: Value| -> Value {
+        if output.json {
+            return line;
+        }
+        let mut kept = json!({
+            "source": line["source"],
+            "status": line["status"],
+            "journal": line["journal"],
+            "transient": line["transient"],
+        });
+        // Registry images' digests, for what the command says after the run.
+        if line["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("docker://"))
+        {
+            kept["images"] = line["images"]
+                .as_array()
+                .map(|images| {
+                    images
+                        .iter()
+                        .map(|i| {
+                            json!({
+                                "name": i["name"],
+                                "old_digest": i["old_digest"],
+                                "new_digest": i["new_digest"],
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or(Value::Null);
+        }
+        kept
+    };
     let worst = Mutex::new(EXIT_OK);
     let raise = |code: u8| {
         let mut w = worst.lock().unwrap_or_else(|p| p.into_inner());
@@ -355,7 +390,7 @@ pub fn run(
                         if batch.json_lines {
                             emit(&line);
                         }
-                        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(line);
+                        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(keep(line));
                         continue;
                     }
                     let (line, code) = match work(item, &printing) {
@@ -419,7 +454,7 @@ pub fn run(
                     if batch.json_lines {
                         emit(&line);
                     }
-                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(line);
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(keep(line));
                 }
             });
         }
