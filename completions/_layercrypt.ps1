@@ -128,6 +128,7 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             break
         }
         'layercrypt;inspect' {
+            [CompletionResult]::new('--recipient', '--recipient', [CompletionResultType]::ParameterName, 'With --by-recipient: only this recipient (a JWE kid, an OpenPGP key id, provider:NAME, or the name --by-recipient shows; repeatable). The table becomes the list of images it opens, one per line, which --from-file - reads')
             [CompletionResult]::new('--dec-recipient', '--dec-recipient', [CompletionResultType]::ParameterName, 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)')
             [CompletionResult]::new('--gpg-homedir', '--gpg-homedir', [CompletionResultType]::ParameterName, 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)')
             [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched')
@@ -141,6 +142,7 @@ Register-ArgumentCompleter -Native -CommandName 'layercrypt' -ScriptBlock {
             [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Take only shard K of N (0 <= K < N) of the images: those whose SRC''s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed')
             [CompletionResult]::new('--journal', '--journal', [CompletionResultType]::ParameterName, 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (schema in the README) instead of a table')
+            [CompletionResult]::new('--by-recipient', '--by-recipient', [CompletionResultType]::ParameterName, 'Turn the view around: for every recipient in the images given, the images, platforms and layers it can open (for finding what a leaked key opens)')
             [CompletionResult]::new('--json-lines', '--json-lines', [CompletionResultType]::ParameterName, 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

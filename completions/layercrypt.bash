@@ -353,12 +353,16 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__inspect)
-            opts="-h -V --json --dec-recipient --gpg-homedir --platform --layer --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
+            opts="-h -V --json --by-recipient --recipient --dec-recipient --gpg-homedir --platform --layer --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --dec-recipient)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -121,6 +121,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand --version 'Print version'
         }
         &'layercrypt;inspect'= {
+            cand --recipient 'With --by-recipient: only this recipient (a JWE kid, an OpenPGP key id, provider:NAME, or the name --by-recipient shows; repeatable). The table becomes the list of images it opens, one per line, which --from-file - reads'
             cand --dec-recipient 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)'
             cand --gpg-homedir 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)'
             cand --platform 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched'
@@ -134,6 +135,7 @@ set edit:completion:arg-completer[layercrypt] = {|@words|
             cand --shard 'Take only shard K of N (0 <= K < N) of the images: those whose SRC''s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed'
             cand --journal 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it'
             cand --json 'Print JSON (schema in the README) instead of a table'
+            cand --by-recipient 'Turn the view around: for every recipient in the images given, the images, platforms and layers it can open (for finding what a leaked key opens)'
             cand --json-lines 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
             cand -h 'Print help'
             cand --help 'Print help'

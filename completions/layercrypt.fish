@@ -106,6 +106,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s v -l ver
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand rekey" -s V -l version -d 'Print version'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l recipient -d 'With --by-recipient: only this recipient (a JWE kid, an OpenPGP key id, provider:NAME, or the name --by-recipient shows; repeatable). The table becomes the list of images it opens, one per line, which --from-file - reads' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l dec-recipient -d 'A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
@@ -120,6 +121,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l from-f
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json -d 'Print JSON (schema in the README) instead of a table'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l by-recipient -d 'Turn the view around: for every recipient in the images given, the images, platforms and layers it can open (for finding what a leaked key opens)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -l json-lines -d 'Print one JSON object per image on stdout as soon as it is done (the --json schema plus `status`: changed, unchanged or failed), and a summary object last'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand inspect" -s V -l version -d 'Print version'

@@ -9,6 +9,7 @@
 
 mod bars;
 mod batch;
+mod by_recipient;
 mod hint;
 mod man;
 mod registry;
@@ -146,9 +147,10 @@ Removing a recipient is NOT revocation: the removed party may still hold the lay
 copy of the old image, and the layer data is the same. Use --rotate --set to re-encrypt the
 data under a fresh layer key for exactly the given recipients (digests change).
 
-With --from-file, --in-place or more than two images, every image named is re-keyed in place
-and a failure in one does not stop the others (exit status 2 if any failed). With exactly two,
-they are SRC and DST.";
+With --from-file (lines of SRC [DST]), --in-place or more than two images, every image named
+is re-keyed in place and a failure in one does not stop the others (the exit status is the
+most severe of the images': 2, 3, 1, 0). With exactly two, they are SRC and DST. --shard,
+--json-lines and --journal split, stream and resume such runs (README: Many images).";
 
 /// Encrypt, decrypt, re-key, inspect and verify OCI image layers offline, wire-compatible with
 /// containers/ocicrypt (skopeo, podman, buildah, containerd imgcrypt, nerdctl).
@@ -435,6 +437,15 @@ pub struct InspectArgs {
     /// Print JSON (schema in the README) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Turn the view around: for every recipient in the images given, the images, platforms
+    /// and layers it can open (for finding what a leaked key opens).
+    #[arg(long = "by-recipient")]
+    pub by_recipient: bool,
+    /// With --by-recipient: only this recipient (a JWE kid, an OpenPGP key id, provider:NAME,
+    /// or the name --by-recipient shows; repeatable). The table becomes the list of images it
+    /// opens, one per line, which --from-file - reads.
+    #[arg(long = "recipient", value_name = "ID", requires = "by_recipient")]
+    pub recipients: Vec<String>,
     /// A certificate whose subject names matching PKCS#7 recipients: pkcs7:CERT-FILE
     /// (repeatable).
     #[arg(long = "dec-recipient", value_name = "pkcs7:CERT")]
@@ -792,7 +803,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 let source = parse_ref(&item.source)?.with_access(&access);
                 inspect::inspect(&source, &selection, &registry, &context)
             };
-            if !args.batch.any() {
+            if !args.batch.any() && !args.by_recipient {
                 let report = inspect_one(&items[0])?;
                 let mut out = io::stdout().lock();
                 if args.json {
@@ -808,6 +819,28 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 quiet: false,
                 threads: batch_threads(&items, None),
             };
+            if args.by_recipient {
+                // Every image's report first (the view needs them all), then the view.
+                let mut reports = Vec::with_capacity(items.len());
+                let mut code = EXIT_OK;
+                for item in &items {
+                    match inspect_one(item) {
+                        Ok(report) => reports.push((item.source.clone(), report)),
+                        Err(e) => {
+                            diagnostic("error", &format!("{}: {e}", item.source));
+                            if let Some(hint) = hint::hint(&e) {
+                                diagnostic("hint", &hint);
+                            }
+                            let c = exit_status_of(&e);
+                            if code != EXIT_ERROR {
+                                code = c;
+                            }
+                        }
+                    }
+                }
+                by_recipient::print(&reports, &args.recipients, args.json, args.batch.json_lines)?;
+                return Ok(code);
+            }
             let human = !args.json && !args.batch.json_lines;
             let (code, _) =
                 batch::run("inspect", items, &args.batch, &output, &|item, printing| {

@@ -267,3 +267,98 @@ fn sharded_workers_with_journals_cover_a_fleet_exactly_once_across_a_kill() {
         }
     }
 }
+
+/// A key leaked: `inspect --by-recipient --recipient ID` lists exactly the images it opens,
+/// and that list feeds `rekey --rotate --set … --from-file -`; afterwards it opens nothing.
+#[test]
+fn a_leaked_key_is_found_and_rotated_out_of_every_image_it_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut refs = Vec::new();
+    for (name, recipients) in [
+        ("a", vec!["rsa2048.pub.pem", "ec256.pub.pem"]),
+        ("b", vec!["rsa2048.pub.pem"]),
+        ("c", vec!["rsa2048.pub.pem", "ec256.pub.pem"]),
+    ] {
+        let out = tmp.path().join(name);
+        let mut cmd = layercrypt();
+        cmd.args(["encrypt", "-q"]);
+        for r in recipients {
+            cmd.args(["-r", &jwe(r)]);
+        }
+        cmd.arg(oci(&testdata("images/plain"), "v1"))
+            .arg(oci(&out, "v1"))
+            .assert()
+            .success();
+        refs.push(oci(&out, "v1"));
+    }
+    let all = tmp.path().join("all.txt");
+    fs::write(&all, refs.join("\n")).unwrap();
+    let view = layercrypt()
+        .args(["inspect", "--by-recipient", "--json", "--from-file"])
+        .arg(&all)
+        .output()
+        .unwrap();
+    assert!(view.status.success(), "{}", stderr_of(&view));
+    let view: Value = serde_json::from_slice(&view.stdout).unwrap();
+    let leaked = view["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["info"]["curve"] == "P-256")
+        .unwrap_or_else(|| panic!("{view:#}"));
+    let id = leaked["remove"].as_str().unwrap().to_string();
+    assert_eq!(leaked["images"].as_array().unwrap().len(), 2, "{leaked:#}");
+
+    let list = layercrypt()
+        .args([
+            "inspect",
+            "--by-recipient",
+            "--recipient",
+            &id,
+            "--from-file",
+        ])
+        .arg(&all)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    let listed: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(listed, [refs[0].as_str(), refs[2].as_str()], "{text}");
+
+    let rotate = layercrypt()
+        .args([
+            "rekey",
+            "--json-lines",
+            "-k",
+            &key("rsa2048.pem"),
+            "--rotate",
+        ])
+        .args(["--set", &jwe("rsa2048.pub.pem"), "--from-file", "-"])
+        .write_stdin(text.clone())
+        .output()
+        .unwrap();
+    assert!(rotate.status.success(), "{}", stderr_of(&rotate));
+    let done = lines(&rotate.stdout);
+    assert_eq!(done.len(), 3, "{done:#?}");
+    assert!(
+        done[..2].iter().all(|l| l["status"] == "changed"),
+        "{done:#?}"
+    );
+
+    let after = layercrypt()
+        .args([
+            "inspect",
+            "--by-recipient",
+            "--recipient",
+            &id,
+            "--from-file",
+        ])
+        .arg(&all)
+        .output()
+        .unwrap();
+    let after = String::from_utf8_lossy(&after.stdout).into_owned();
+    assert_eq!(
+        after.lines().filter(|l| !l.starts_with('#')).count(),
+        0,
+        "{after}"
+    );
+}
