@@ -723,26 +723,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let recipients = registry
                 .load_recipients(&args.recipients)
                 .map_err(Error::from)?;
-            let items = items(
-                args.source.as_deref(),
-                args.destination.as_deref(),
-                &args.batch,
-            )?;
-            let request = Request {
+            let operation = Operation::Encrypt { recipients };
+            let images = (args.source.as_deref(), args.destination.as_deref());
+            run_images(
                 registry,
-                source: parse_ref(&items[0].source)?,
-                destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
-                selection: selection(&args.selection)?,
-                operation: Operation::Encrypt { recipients },
-                jobs: args.common.jobs.map(usize::from),
-                dry_run: args.common.dry_run,
-            };
-            engine_items(
-                &request,
-                items,
+                operation,
+                images,
+                &args.selection,
                 &args.batch,
                 &args.common,
-                &Default::default(),
             )
         }
         Command::Decrypt(args) => {
@@ -753,26 +742,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 args.common.quiet,
                 args.common.verbose,
             )?;
-            let items = items(
-                args.source.as_deref(),
-                args.destination.as_deref(),
-                &args.batch,
-            )?;
-            let request = Request {
+            let operation = Operation::Decrypt { keys };
+            let images = (args.source.as_deref(), args.destination.as_deref());
+            run_images(
                 registry,
-                source: parse_ref(&items[0].source)?,
-                destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
-                selection: selection(&args.selection)?,
-                operation: Operation::Decrypt { keys },
-                jobs: args.common.jobs.map(usize::from),
-                dry_run: args.common.dry_run,
-            };
-            engine_items(
-                &request,
-                items,
+                operation,
+                images,
+                &args.selection,
                 &args.batch,
                 &args.common,
-                &Default::default(),
             )
         }
         Command::Rekey(args) => rekey(args),
@@ -972,6 +950,28 @@ fn selection(args: &SelectionArgs) -> Result<Selection, Error> {
             reason,
         })?;
     Ok(Selection { platforms, layers })
+}
+
+/// `encrypt` or `decrypt` of the images named (SRC [DST], then `--from-file`).
+fn run_images(
+    registry: Registry,
+    operation: Operation,
+    (source, destination): (Option<&str>, Option<&str>),
+    selection_args: &SelectionArgs,
+    batch: &batch::BatchArgs,
+    common: &CommonArgs,
+) -> Result<u8, Failure> {
+    let items = items(source, destination, batch)?;
+    let request = Request {
+        registry,
+        source: parse_ref(&items[0].source)?,
+        destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
+        selection: selection(selection_args)?,
+        operation,
+        jobs: common.jobs.map(usize::from),
+        dry_run: common.dry_run,
+    };
+    engine_items(&request, items, batch, common, &Default::default())
 }
 
 /// The images a command names: SRC [DST] from the command line, then those of `--from-file`.
