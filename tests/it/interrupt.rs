@@ -445,9 +445,7 @@ fn ctrl_c_on_a_terminal_stops_a_run_started_again_for_pkcs11_once() {
 /// A decrypt run on a terminal of its own (`script`), waiting at its passphrase prompt with
 /// the terminal in raw mode: the state a user sees when the prompt asks.
 struct Prompting {
-    run: Child,
-    terminal: std::sync::Arc<std::sync::Mutex<String>>,
-    reader: std::thread::JoinHandle<()>,
+    session: common::terminal::Session,
     dst: PathBuf,
     _tmp: tempfile::TempDir,
 }
@@ -455,7 +453,6 @@ struct Prompting {
 impl Prompting {
     /// Start the run (after it: its status and the terminal's modes) and wait for the prompt.
     fn start() -> Prompting {
-        use std::sync::{Arc, Mutex};
         let tmp = tempfile::tempdir().unwrap();
         let dst = tmp.path().join("out");
         let command = format!(
@@ -465,54 +462,12 @@ impl Prompting {
             oci(&testdata("images/skopeo-rsa2048"), "v1"),
             oci(&dst, "v1"),
         );
-        let mut run = Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("script (util-linux) runs");
-        let terminal = Arc::new(Mutex::new(String::new()));
-        let mut stdout = run.stdout.take().unwrap();
-        let reader = {
-            let terminal = Arc::clone(&terminal);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stdout.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    terminal
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            })
-        };
-        wait_until("the passphrase prompt", || {
-            terminal.lock().unwrap().contains("Passphrase for")
-        });
+        let session = common::terminal::Session::start(&command);
         // The prompt's text comes before its raw mode: a Ctrl-C in between is the terminal's
         // SIGINT to the whole foreground group, the shell included, not a key the prompt reads.
-        let tty = terminal
-            .lock()
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .trim()
-            .to_string();
-        wait_until("the prompt's raw mode", || {
-            let modes = Command::new("stty")
-                .args(["-F", &tty, "-a"])
-                .output()
-                .unwrap();
-            let modes = String::from_utf8_lossy(&modes.stdout).into_owned();
-            modes.split_whitespace().any(|m| m == "-icanon")
-        });
+        session.wait_for_prompt("Passphrase for");
         Prompting {
-            run,
-            terminal,
-            reader,
+            session,
             dst,
             _tmp: tmp,
         }
@@ -544,10 +499,8 @@ impl Prompting {
     /// Wait for the terminal session to end, check what every stopped prompt must leave (one
     /// `error: interrupted`, `status`, the terminal's modes back, nothing written), and return
     /// what the terminal showed.
-    fn finish(mut self, status: i32) -> String {
-        exit_status(&mut self.run);
-        self.reader.join().unwrap();
-        let terminal = self.terminal.lock().unwrap().clone();
+    fn finish(self, status: i32) -> String {
+        let (_, terminal) = self.session.finish();
         assert_eq!(
             terminal.matches("error: interrupted").count(),
             1,
@@ -571,15 +524,8 @@ impl Prompting {
 /// the shell after it still echoes.
 #[test]
 fn ctrl_c_at_a_passphrase_prompt_restores_the_terminal() {
-    use std::io::Write as _;
     let mut prompting = Prompting::start();
-    prompting
-        .run
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"\x03")
-        .unwrap();
+    prompting.session.type_in(b"\x03");
     prompting.finish(130);
 }
 

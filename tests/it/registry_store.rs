@@ -609,10 +609,7 @@ fn bearer_tokens_are_fetched_for_the_repository_with_the_credentials() {
 /// argv; with no terminal, it is refused with what to do instead.
 #[test]
 fn a_missing_password_is_asked_for_on_the_terminal() {
-    use std::io::{Read as _, Write as _};
     use std::process::{Command, Stdio};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
 
     let registry = Registry::start_secure();
     let tmp = tempfile::tempdir().unwrap();
@@ -634,75 +631,13 @@ fn a_missing_password_is_asked_for_on_the_terminal() {
         registry.cert_dir().display(),
         registry.image("app:v1"),
     );
-    let mut run = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let terminal = Arc::new(Mutex::new(String::new()));
-    let mut stdout = run.stdout.take().unwrap();
-    let reader = {
-        let terminal = Arc::clone(&terminal);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                terminal
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !terminal
-        .lock()
-        .unwrap()
-        .contains(&format!("Password for {USER}@127.0.0.1:"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no prompt: {}",
-            terminal.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut session = common::terminal::Session::start(&command);
     // Typed once the prompt has the terminal in raw mode (its text comes first), the password
     // is read up to Enter and never echoed.
-    let tty = terminal
-        .lock()
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
-    loop {
-        let modes = Command::new("stty")
-            .args(["-F", &tty, "-a"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&modes.stdout)
-            .split_whitespace()
-            .any(|m| m == "-icanon")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the prompt never set raw mode");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    run.stdin
-        .as_mut()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\r").as_bytes())
-        .unwrap();
-    let status = run.wait().unwrap();
-    reader.join().unwrap();
-    let shown = terminal.lock().unwrap().clone();
-    assert!(status.success(), "{shown}");
+    session.wait_for_prompt(&format!("Password for {USER}@127.0.0.1:"));
+    session.type_in(format!("{PASSWORD}\r").as_bytes());
+    let (success, shown) = session.finish();
+    assert!(success, "{shown}");
     assert!(shown.contains("status=0"), "{shown}");
     assert!(shown.contains("tar+gzip+encrypted"), "{shown}");
     assert!(

@@ -10,6 +10,7 @@ pub mod keyprovider;
 pub mod mkimage;
 pub mod registry;
 pub mod softhsm;
+pub mod terminal;
 /// The unit tests' deterministic generator (`src/testutil.rs`), shared rather than copied.
 #[path = "../../../src/testutil.rs"]
 #[allow(dead_code)]
