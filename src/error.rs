@@ -117,6 +117,20 @@ pub enum Error {
         /// The layer's position.
         index: usize,
     },
+    /// The result would land in another store than the source, so every blob it keeps would be
+    /// copied across, and one of the two holds no layer data (a registry's manifests): refused
+    /// before anything is read.
+    #[error(
+        "{destination}: the result would land in another store than {source_image}, which means copying every layer, and {without} holds no layer data (a registry image is re-keyed within its own repository)"
+    )]
+    CrossStore {
+        /// The source image.
+        source_image: String,
+        /// The destination named.
+        destination: String,
+        /// The one of the two that holds no layer data.
+        without: String,
+    },
     /// The operation streams layer data, and a store of the run holds none (a registry's
     /// manifests): refused before anything is read.
     #[error(

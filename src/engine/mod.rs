@@ -102,7 +102,6 @@ pub fn run_on(
         source.capabilities(),
         &target.output,
     )?;
-    target.refuse_cross_store(source, destination)?;
     plan::check_request(&request.operation, &request.registry, &target.output)?;
     let Source { store, top, images } = source::open(source, target.lock(request.dry_run))?;
     let input = plan::Input {
@@ -246,28 +245,12 @@ impl Target {
                 name: landing.to_string(),
                 reference: dst.and_then(ImageRef::reference).map(str::to_string),
                 in_place: dst.is_none(),
+                other_store: !same_store,
                 capabilities: landing.capabilities(),
             },
             elsewhere: if same_store { None } else { dst.cloned() },
             same_store,
         })
-    }
-
-    /// Refuse a registry on one side only, or two repositories: layers would have to move
-    /// between stores, which is `skopeo copy`'s job.
-    fn refuse_cross_store(&self, source: &ImageRef, dst: Option<&ImageRef>) -> Result<(), Error> {
-        match dst {
-            Some(d) if (d.is_registry() || source.is_registry()) && !self.same_store => {
-                Err(Error::Destination {
-                    destination: d.to_string(),
-                    reason: format!(
-                        "a registry image is re-keyed within its own repository, and {} is another store",
-                        d
-                    ),
-                })
-            }
-            _ => Ok(()),
-        }
     }
 
     /// How the source must be locked: exclusively when the run will rewrite it.

@@ -133,18 +133,34 @@ pub struct Output {
     pub reference: Option<String>,
     /// Whether the result replaces the source in its own store (no destination named).
     pub in_place: bool,
+    /// Whether the result lands in another store than the source (another layout, archive or
+    /// repository), so every blob it keeps is copied there.
+    pub other_store: bool,
     /// What it can hold.
     pub capabilities: Capabilities,
 }
 
 /// Refuse, before any store is opened, an operation that streams layer data (encrypt, decrypt,
-/// rotate) where the source or the output holds none.
+/// rotate) where the source or the output holds none, and a result in another store than the
+/// source (which copies every layer) where either holds none.
 pub fn check_layer_stores(
     operation: &Operation,
     source_name: &str,
     source: Capabilities,
     output: &Output,
 ) -> Result<(), Error> {
+    if output.other_store && !(source.layer_data && output.capabilities.layer_data) {
+        let without = if source.layer_data {
+            output.name.as_str()
+        } else {
+            source_name
+        };
+        return Err(Error::CrossStore {
+            source_image: source_name.to_string(),
+            destination: output.name.clone(),
+            without: without.to_string(),
+        });
+    }
     let rotate = matches!(operation, Operation::Rekey { rotate: true, .. });
     let streams = rotate || !matches!(operation, Operation::Rekey { .. });
     if !streams {
@@ -655,6 +671,7 @@ mod tests {
             name: name.to_string(),
             reference: None,
             in_place,
+            other_store: !in_place,
             capabilities: ImageRef::parse(name).unwrap().capabilities(),
         }
     }
@@ -751,6 +768,53 @@ mod tests {
             err.to_string().contains("cannot be rewritten in place"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn stores_without_layer_data_are_refused_where_layers_would_move() {
+        let rekey = Operation::Rekey {
+            keys: KeyRing::default(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            set: Vec::new(),
+            rotate: false,
+        };
+        let rotate = Operation::Rekey {
+            rotate: true,
+            keys: KeyRing::default(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            set: Vec::new(),
+        };
+        let full = ImageRef::parse("oci:/x").unwrap().capabilities();
+        let manifests_only = Capabilities {
+            layer_data: false,
+            ..full
+        };
+        let mut elsewhere = output("oci:/y", false);
+        let mut in_place = output("oci:/x", true);
+        // Re-wrapping keys in the store itself needs no layer data.
+        assert!(check_layer_stores(&rekey, "src", manifests_only, &in_place).is_ok());
+        // Rotation streams every layer: refused where the source holds none.
+        assert!(matches!(
+            check_layer_stores(&rotate, "src", manifests_only, &in_place),
+            Err(Error::NeedsLayerData { rotate: true, .. })
+        ));
+        // Another store: every blob is copied, so both sides must hold layer data.
+        assert!(check_layer_stores(&rekey, "src", full, &elsewhere).is_ok());
+        match check_layer_stores(&rekey, "src", manifests_only, &elsewhere) {
+            Err(Error::CrossStore { without, .. }) => assert_eq!(without, "src"),
+            other => panic!("{other:?}"),
+        }
+        elsewhere.capabilities.layer_data = false;
+        match check_layer_stores(&rekey, "src", full, &elsewhere) {
+            Err(Error::CrossStore { without, .. }) => assert_eq!(without, "oci:/y"),
+            other => panic!("{other:?}"),
+        }
+        // The same store under another name (another tag of a repository) is not a copy.
+        in_place.in_place = false;
+        in_place.capabilities.layer_data = false;
+        assert!(check_layer_stores(&rekey, "src", manifests_only, &in_place).is_ok());
     }
 
     #[test]

@@ -369,6 +369,35 @@ fn layer_data_operations_are_refused_before_any_request() {
     }
 }
 
+/// A registry image re-keyed into another store (a layout, another repository) or a layout
+/// into a registry would copy every layer: refused before any request, whichever side it is.
+#[test]
+fn rekey_across_stores_with_a_registry_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = format!("oci:{}:v1", dir.path().join("out").display());
+    let image = "docker://registry.invalid:5000/app:v1";
+    let private = key("rsa2048.pem");
+    let recipient = format!("jwe:{}", key("ec256.pub.pem"));
+    for (src, dst, without) in [
+        (image, layout.as_str(), image),
+        (layout.as_str(), image, image),
+        (image, "docker://registry.invalid:5000/other:v1", image),
+    ] {
+        let out = layercrypt()
+            .args(["rekey", "-k", &private, "--add", &recipient, src, dst])
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{src} -> {dst}: {err}");
+        assert!(
+            err.contains(&format!("{without} holds no layer data")),
+            "{src} -> {dst}: {err}"
+        );
+        assert!(err.contains("hint: re-key in the registry itself"), "{err}");
+        assert!(!dir.path().join("out").exists(), "{src} -> {dst}");
+    }
+}
+
 /// A manifest for the fake registry: one layer, any content (never fetched).
 fn manifest() -> Vec<u8> {
     let config = digest_of(b"{}");
