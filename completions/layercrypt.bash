@@ -169,7 +169,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__encrypt)
-            opts="-r -j -q -v -h -V --recipient --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --from-file --shard --json-lines --journal --help --version"
+            opts="-r -j -q -v -h -V --recipient --base --gpg-homedir --platform --layer --dry-run --json --jobs --quiet --verbose --progress --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -180,6 +180,10 @@ _layercrypt() {
                     return 0
                     ;;
                 -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -205,6 +209,26 @@ _layercrypt() {
                     ;;
                 --progress)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --creds-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-verify)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --cert-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --from-file)
@@ -535,7 +559,7 @@ _layercrypt() {
             return 0
             ;;
         layercrypt__subcmd__verify)
-            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --platform --layer --json --jobs --quiet --verbose --progress --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
+            opts="-k -j -q -v -h -V --key --key-dir --dec-recipient --passphrase-file --gpg-homedir --full --require-encrypted --base --platform --layer --json --jobs --quiet --verbose --progress --creds --creds-file --authfile --tls-verify --cert-dir --from-file --shard --json-lines --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -562,6 +586,10 @@ _layercrypt() {
                     return 0
                     ;;
                 --gpg-homedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,7 @@ complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "completions" 
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout: every command, its options and examples'
 complete -c layercrypt -n "__fish_layercrypt_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s r -l recipient -d 'A recipient (repeatable; schemes can be mixed): jwe:PUBLIC-KEY-FILE, pgp:EMAIL|NAME|KEYID|FINGERPRINT, pkcs7:CERTIFICATE-FILE, pkcs11:YAML-OR-PUBLIC-KEY-FILE, provider:NAME[:ARGS]' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l base -d 'The image SRC was built on (any image reference, docker:// included: only its manifests and configs are read). The bottom layers SRC shares with it, at the same position with the same digest or the same diff_id, stay plain, so registries keep sharing them. Without a digest in REF, an image\'s org.opencontainers.image.base.digest annotation chooses among REF\'s images; else the one of its platform matching most layers. An image whose bottom layers are not the base\'s is refused' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
@@ -42,6 +43,12 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -s j -l j
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l progress -d 'Progress bars on stderr, per layer and in total: auto (only on a terminal), always, never. -q draws none' -r -f -a "auto\t'Only when stderr is a terminal, and once the run has taken a moment'
 always\t'Always, on stderr, even when it is a file or a pipe'
 never\t'Never'"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l creds -d 'Credentials for the registry: USER[:PASSWORD] (without the password, it is asked for on the terminal). Default: the auth files skopeo and podman use' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l creds-file -d 'Read USER:PASSWORD from FILE, fd=N (an open file descriptor) or env=VAR' -r
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l authfile -d 'Auth file to read credentials from instead of $REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json (~/.config/containers/auth.json and ~/.docker/config.json are still searched after it)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l tls-verify -d 'Verify the registry\'s TLS certificate (default). `--tls-verify=false` accepts any certificate, and plain HTTP' -r -f -a "true\t''
+false\t''"
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l cert-dir -d 'CA certificates (*.crt) and a client certificate (*.cert with its *.key) for the registry, instead of /etc/containers/certs.d/HOST[:PORT]/' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l from-file -d 'Also process every image in LIST: one `SRC [DST]` per line, `#` comments, blank lines skipped; `-` reads standard input' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand encrypt" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
@@ -130,6 +137,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l key-dir
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l dec-recipient -d 'A certificate that locates a PKCS#7 entry: pkcs7:CERT-FILE (repeatable)' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l passphrase-file -d 'Passphrase for encrypted keys that name no passphrase source of their own (default: ask on the terminal)' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l gpg-homedir -d 'GnuPG home for OpenPGP recipients and keys (default: $GNUPGHOME, else ~/.gnupg)' -r -F
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l base -d 'The image SRC was built on: the bottom layers it shares with it (same position and digest, or same diff_id) may be plain. An image whose bottom layers are not the base\'s fails. As for encrypt --base' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l platform -d 'Only images for this platform, OS/ARCH[/VARIANT] (repeatable; default: all). Other platforms stay in the output untouched' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l layer -d 'Only this layer: an index (0 = bottom, negative counts from the top) or a digest (repeatable; default: all layers). An index out of range is an error' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s j -l jobs -d 'Worker threads for --full (default: one per CPU core)' -r
@@ -146,7 +154,7 @@ complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l from-fi
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l shard -d 'Take only shard K of N (0 <= K < N) of the images: those whose SRC\'s SHA-256 (first 8 bytes, big-endian) modulo N is K. Stable when other lines are added or removed' -r
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l journal -d 'Record every finished image in FILE (appended, fsynced); a rerun with the same FILE skips what it records as done. Locked while a run uses it' -r -F
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l full -d 'Also decrypt every selected layer to nowhere and check the HMAC, the blob\'s digest and size, the recorded plaintext digest and the config\'s diff_ids (needs a key). For a docker:// image this downloads every selected layer (to memory, never to disk)'
-complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l require-encrypted -d 'Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public base layer; foreign and non-filesystem layers are skipped, not failed)'
+complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l require-encrypted -d 'Fail when a selected layer is a plain filesystem layer (foreign and non-filesystem layers are skipped, not failed; --base exempts the layers of a public base image)'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -l json -d 'Print JSON (schema in the README) instead of one line per layer'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s q -l quiet -d 'Print only the layers that failed'
 complete -c layercrypt -n "__fish_layercrypt_using_subcommand verify" -s v -l verbose -d 'Also say which key opened each layer and which checks passed'

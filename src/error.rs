@@ -117,6 +117,18 @@ pub enum Error {
         /// The layer's position.
         index: usize,
     },
+    /// An image's bottom layers are not those of the base image given (`--base`).
+    #[error("{image} ({platform}) is not built on {base}: {reason}")]
+    NotOnBase {
+        /// The image.
+        image: String,
+        /// The platform of its manifest.
+        platform: String,
+        /// The base image named.
+        base: String,
+        /// What differs.
+        reason: String,
+    },
     /// The result would land in another store than the source, so every blob it keeps would be
     /// copied across, and one of the two holds no layer data (a registry's manifests): refused
     /// before anything is read.

@@ -7,8 +7,12 @@
 //! What a killed run left in a store opened for rewriting is put right on the way, with the
 //! image graph's reachability handed down to the store.
 
+use crate::digest::Digest;
 use crate::error::Error;
-use crate::image::{self, Descriptor, GraphBudget, Image, TopIndex, load_node_within};
+use crate::image::{
+    self, Descriptor, GraphBudget, Image, Node, TopIndex, load_node_within, read_diff_ids,
+};
+use crate::plan::base::{Base, BaseManifest};
 use crate::store::{self, BlobSource, ImageRef, LockMode, SourceStore};
 
 /// An opened source: its store, its top-level index and the images the reference selects.
@@ -104,4 +108,75 @@ pub fn load_images(
         });
     }
     Ok(images)
+}
+
+/// Read the config `rootfs.diff_ids` of every manifest of `images` (from `store`, where they
+/// were loaded) into [`image::ManifestNode::diff_ids`], to compare them with a base image's. A
+/// config that is not an image config leaves `None`; one that cannot be read or parsed, or
+/// does not list one diff_id per layer, is an error naming the image.
+pub fn read_image_diff_ids(store: &dyn BlobSource, images: &mut [Image]) -> Result<(), Error> {
+    for image in images {
+        let name = image.name(store.name());
+        for manifest in image.root.manifests_mut() {
+            manifest.diff_ids =
+                read_diff_ids(store, manifest).map_err(|reason| Error::Selection {
+                    image: format!("{name} ({})", manifest.platform_name()),
+                    reason,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Open the base image `base` names (`--base`) and load every manifest of what it selects,
+/// with its layers, platform, the indexes above it and its config's diff_ids. Only indexes,
+/// manifests and configs are read, never a layer, so a registry base costs a few small
+/// requests.
+pub fn load_base(base: &ImageRef) -> Result<Base, Error> {
+    let opened = open(base, LockMode::Shared)?;
+    let store = opened.store.as_ref();
+    let mut manifests = Vec::new();
+    for image in &opened.images {
+        let name = image.name(store.name());
+        collect_base(store, &name, &image.root, &mut Vec::new(), &mut manifests)?;
+    }
+    Ok(Base {
+        name: base.to_string(),
+        by_digest: base.names_digest(),
+        manifests,
+    })
+}
+
+fn collect_base(
+    store: &dyn BlobSource,
+    image: &str,
+    node: &Node,
+    parents: &mut Vec<Digest>,
+    out: &mut Vec<BaseManifest>,
+) -> Result<(), Error> {
+    match node {
+        Node::Index(index) => {
+            parents.push(index.desc.digest.clone());
+            for child in &index.children {
+                collect_base(store, image, child, parents, out)?;
+            }
+            parents.pop();
+        }
+        Node::Manifest(m) => {
+            let diff_ids = read_diff_ids(store, m).map_err(|reason| Error::Selection {
+                image: format!("{image} ({})", m.platform_name()),
+                reason,
+            })?;
+            out.push(BaseManifest {
+                image: image.to_string(),
+                digest: m.desc.digest.clone(),
+                parents: parents.clone(),
+                platform: m.platform.clone(),
+                layers: m.layers.iter().map(|l| l.digest.clone()).collect(),
+                diff_ids,
+            });
+        }
+        Node::Other(_) => {}
+    }
+    Ok(())
 }

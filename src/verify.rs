@@ -38,15 +38,15 @@ use rayon::prelude::*;
 use crate::cipher::{CipherError, DecryptionParams, Decryptor, check_cipher, expected_hmac};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, LayerError};
+use crate::format::LayerType;
 use crate::format::classify_descriptor;
-use crate::format::{DOCKER_CONFIG, LayerType, OCI_CONFIG};
-use crate::image::{Descriptor, ManifestNode};
+use crate::image::{Descriptor, ManifestNode, read_diff_ids};
 use crate::keywrap::{DescribeContext, KeyRing, Registry, UnwrapError, describe_layer};
 use crate::pipeline::{self, CHUNK_SIZE, ChannelSink};
 use crate::plan::select::{self, Selection};
 use crate::plan::{self, KeepReason};
 use crate::progress::{Item, Progress, Silent};
-use crate::store::{BlobSource, ImageRef, LockMode, MAX_MANIFEST_SIZE, StoreError};
+use crate::store::{BlobSource, ImageRef, LockMode, StoreError};
 
 /// Version of the `verify --json` schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -261,7 +261,10 @@ pub fn verify_on(
         (Some(_), false) => Mode::Unwrap,
         (Some(_), true) => Mode::Full,
     };
-    let opened = crate::source::open(source_ref, LockMode::Shared)?;
+    let mut opened = crate::source::open(source_ref, LockMode::Shared)?;
+    if request.selection.base.is_some() {
+        crate::source::read_image_diff_ids(opened.store.as_ref(), &mut opened.images)?;
+    }
     let source: &dyn BlobSource = opened.store.as_ref();
     let chosen = select::choose(source.name(), &opened.images, &request.selection)?;
 
@@ -326,20 +329,33 @@ pub fn verify_on(
     for (name, image, manifests) in skeleton {
         let mut out = Vec::new();
         for m in manifests {
-            let (diff_ids, reason) = if mode == Mode::Full {
-                match diff_ids(source, m.manifest) {
+            let (diff_ids, mut reason) = if mode == Mode::Full {
+                match read_diff_ids(source, m.manifest) {
                     Ok(d) => (d, None),
                     Err(reason) => (None, Some(reason)),
                 }
             } else {
                 (None, None)
             };
+            // The bottom layers shared with the base image may be plain; an image not built
+            // on it fails.
+            let shared = match &request.selection.base {
+                None => 0,
+                Some(base) => plan::base_layers(base, &name, m.manifest).unwrap_or_else(|e| {
+                    let e = e.to_string();
+                    reason = Some(match reason.take() {
+                        Some(r) => format!("{r}; {e}"),
+                        None => e,
+                    });
+                    0
+                }),
+            };
             let layers: Vec<VerifyLayer> = m
                 .layers
                 .iter()
                 .map(|&(index, t)| {
                     let diff_id = diff_ids.as_ref().map(|d| &d[index]);
-                    tasks[t].verdict(index, diff_id, request.require_encrypted)
+                    tasks[t].verdict(index, diff_id, request.require_encrypted, index < shared)
                 })
                 .collect();
             for l in &layers {
@@ -400,51 +416,6 @@ fn combine(statuses: impl Iterator<Item = Status>) -> Status {
         }
     }
     out
-}
-
-/// The `rootfs.diff_ids` of an image config, one per layer; `None` for manifests whose config
-/// is not an image config (artifacts, attestations). `Err` names what is wrong with it.
-fn diff_ids(
-    source: &dyn BlobSource,
-    manifest: &ManifestNode,
-) -> Result<Option<Vec<Digest>>, String> {
-    #[derive(serde::Deserialize)]
-    struct Config {
-        rootfs: Option<RootFs>,
-    }
-    #[derive(serde::Deserialize)]
-    struct RootFs {
-        diff_ids: Option<Vec<String>>,
-    }
-    let config = &manifest.config;
-    if config.media_type != OCI_CONFIG && config.media_type != DOCKER_CONFIG {
-        return Ok(None);
-    }
-    let what = format!("config {}", config.digest.short());
-    let bytes = source
-        .read_small_blob("config", &config.digest, config.size, MAX_MANIFEST_SIZE)
-        .map_err(|e| format!("{what}: {e}"))?;
-    let parsed: Config =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{what} is not valid: {e}"))?;
-    let list = parsed
-        .rootfs
-        .and_then(|r| r.diff_ids)
-        .ok_or_else(|| format!("{what} has no rootfs.diff_ids"))?;
-    if list.len() != manifest.layers.len() {
-        return Err(format!(
-            "{what} lists {} diff_ids for {} layers",
-            list.len(),
-            manifest.layers.len()
-        ));
-    }
-    list.iter()
-        .enumerate()
-        .map(|(i, d)| {
-            d.parse()
-                .map_err(|e| format!("{what}: rootfs.diff_ids[{i}]: {e}"))
-        })
-        .collect::<Result<Vec<Digest>, String>>()
-        .map(Some)
 }
 
 /// What a layer blob is, for verification.
@@ -615,12 +586,14 @@ impl Task {
     }
 
     /// The verdict for one use of this blob: layer `index` of a manifest whose config names
-    /// `diff_id` for it (`None`: no image config).
+    /// `diff_id` for it (`None`: no image config), which it shares with the base image given
+    /// when `shared_with_base` (then it may be plain).
     fn verdict(
         &self,
         index: usize,
         diff_id: Option<&Digest>,
         require_encrypted: bool,
+        shared_with_base: bool,
     ) -> VerifyLayer {
         let mut checks = self.checks.clone();
         let mut problems = self.problems.clone();
@@ -632,10 +605,14 @@ impl Task {
         let empty = self.desc.is_empty_blob();
         match self.kind {
             Kind::Skip(why) => skipped = Some(why.to_string()),
-            Kind::Plain if require_encrypted && !empty => problems.push("not encrypted".into()),
+            Kind::Plain if require_encrypted && !empty && !shared_with_base => {
+                problems.push("not encrypted".into())
+            }
             Kind::Plain if self.streamed.is_none() => {
                 skipped = Some(if empty {
                     KeepReason::Empty.to_string()
+                } else if shared_with_base {
+                    KeepReason::SharedWithBase.to_string()
                 } else {
                     "not encrypted".into()
                 })

@@ -28,6 +28,9 @@ pub fn hint(error: &Error) -> Option<String> {
                 "copy the image to a layout, {operation} it there, and copy it back: skopeo copy docker://{image} oci:DIR:TAG && layercrypt {operation} … oci:DIR:TAG && skopeo copy oci:DIR:TAG docker://{image}"
             ))
         }
+        Error::NotOnBase { .. } => Some(
+            "name the image it was built FROM (`layercrypt inspect` lists layer digests of both), or drop --base to encrypt every layer".into(),
+        ),
         Error::CrossStore { .. } => Some(
             "re-key in the registry itself (no destination, or another tag of the same repository), or copy the image with skopeo copy first".into(),
         ),

@@ -319,6 +319,15 @@ pub struct EncryptArgs {
         required = true
     )]
     pub recipients: Vec<String>,
+    /// The image SRC was built on (any image reference, docker:// included: only its
+    /// manifests and configs are read). The bottom layers SRC shares with it, at the same
+    /// position with the same digest or the same diff_id, stay plain, so registries keep
+    /// sharing them. Without a digest in REF, an image's
+    /// org.opencontainers.image.base.digest annotation chooses among REF's images; else the
+    /// one of its platform matching most layers. An image whose bottom layers are not the
+    /// base's is refused.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
     /// OpenPGP settings.
     #[command(flatten)]
     pub gpg: GpgArgs,
@@ -328,6 +337,9 @@ pub struct EncryptArgs {
     /// Options common to commands that write.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Registry options (for a docker:// --base).
+    #[command(flatten)]
+    pub registry: registry::RegistryArgs,
     /// Many images.
     #[command(flatten)]
     pub batch: batch::BatchArgs,
@@ -480,10 +492,15 @@ pub struct VerifyArgs {
     /// docker:// image this downloads every selected layer (to memory, never to disk).
     #[arg(long, requires = "key_options")]
     pub full: bool,
-    /// Fail when a selected layer is a plain filesystem layer (use --layer to exempt a public
-    /// base layer; foreign and non-filesystem layers are skipped, not failed).
+    /// Fail when a selected layer is a plain filesystem layer (foreign and non-filesystem
+    /// layers are skipped, not failed; --base exempts the layers of a public base image).
     #[arg(long)]
     pub require_encrypted: bool,
+    /// The image SRC was built on: the bottom layers it shares with it (same position and
+    /// digest, or same diff_id) may be plain. An image whose bottom layers are not the base's
+    /// fails. As for encrypt --base.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
     /// Platform and layer selection.
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -725,11 +742,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 .map_err(Error::from)?;
             let operation = Operation::Encrypt { recipients };
             let images = (args.source.as_deref(), args.destination.as_deref());
+            let base = base(args.base.as_deref(), &args.registry, &[])?;
             run_images(
                 registry,
                 operation,
                 images,
-                &args.selection,
+                Selection {
+                    base,
+                    ..selection(&args.selection)?
+                },
                 &args.batch,
                 &args.common,
             )
@@ -748,7 +769,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 registry,
                 operation,
                 images,
-                &args.selection,
+                selection(&args.selection)?,
                 &args.batch,
                 &args.common,
             )
@@ -949,7 +970,39 @@ fn selection(args: &SelectionArgs) -> Result<Selection, Error> {
             image: "--layer".into(),
             reason,
         })?;
-    Ok(Selection { platforms, layers })
+    Ok(Selection {
+        platforms,
+        layers,
+        base: None,
+    })
+}
+
+/// The base image `--base` names, loaded (its manifests and configs only) once for every
+/// image of the run.
+/// `--creds` and `--creds-file` are for the registry of the images worked on (`others`):
+/// a base in another registry gets only what the auth files hold for it.
+fn base(
+    reference: Option<&str>,
+    registry_args: &registry::RegistryArgs,
+    others: &[ImageRef],
+) -> Result<Option<std::sync::Arc<layercrypt::plan::base::Base>>, Failure> {
+    let Some(reference) = reference else {
+        return Ok(None);
+    };
+    let image = parse_ref(reference)?;
+    let elsewhere = others.iter().any(|r| match (r, &image) {
+        (ImageRef::Registry { reference: a, .. }, ImageRef::Registry { reference: b, .. }) => {
+            a.registry != b.registry
+        }
+        _ => false,
+    });
+    let access = if elsewhere {
+        registry_args.access_from_files()
+    } else {
+        registry_args.access(&[&image], false)?
+    };
+    let base = layercrypt::source::load_base(&image.with_access(&access))?;
+    Ok(Some(std::sync::Arc::new(base)))
 }
 
 /// `encrypt` or `decrypt` of the images named (SRC [DST], then `--from-file`).
@@ -957,7 +1010,7 @@ fn run_images(
     registry: Registry,
     operation: Operation,
     (source, destination): (Option<&str>, Option<&str>),
-    selection_args: &SelectionArgs,
+    selection: Selection,
     batch: &batch::BatchArgs,
     common: &CommonArgs,
 ) -> Result<u8, Failure> {
@@ -966,7 +1019,7 @@ fn run_images(
         registry,
         source: parse_ref(&items[0].source)?,
         destination: items[0].destination.as_deref().map(parse_ref).transpose()?,
-        selection: selection(selection_args)?,
+        selection,
         operation,
         jobs: common.jobs.map(usize::from),
         dry_run: common.dry_run,

@@ -71,6 +71,20 @@ impl RegistryArgs {
     }
 }
 
+impl RegistryArgs {
+    /// How to reach a registry other than the one `--creds` or `--creds-file` are for: the
+    /// same auth files and TLS settings, without those credentials.
+    pub(super) fn access_from_files(&self) -> Arc<Access> {
+        Arc::new(Access {
+            credentials: None,
+            authfile: self.authfile.clone(),
+            tls_verify: self.tls_verify,
+            cert_dir: self.cert_dir.clone(),
+            delete_old: false,
+        })
+    }
+}
+
 fn usage(message: String) -> Failure {
     Failure::Usage(
         message,

@@ -50,7 +50,10 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, Failure> {
         .access(&refs.iter().collect::<Vec<_>>(), false)?;
     let request = VerifyRequest {
         source: refs[0].clone().with_access(&access),
-        selection: selection(&args.selection)?,
+        selection: layercrypt::plan::Selection {
+            base: super::base(args.base.as_deref(), &args.registry, &refs)?,
+            ..selection(&args.selection)?
+        },
         keys,
         full: args.full,
         require_encrypted: args.require_encrypted,

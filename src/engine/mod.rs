@@ -103,7 +103,15 @@ pub fn run_on(
         &target.output,
     )?;
     plan::check_request(&request.operation, &request.registry, &target.output)?;
-    let Source { store, top, images } = source::open(source, target.lock(request.dry_run))?;
+    let Source {
+        store,
+        top,
+        mut images,
+    } = source::open(source, target.lock(request.dry_run))?;
+    if request.selection.base.is_some() && matches!(request.operation, Operation::Encrypt { .. }) {
+        // Layers compressed otherwise than the base's are recognised by their diff_ids.
+        source::read_image_diff_ids(store.as_ref(), &mut images)?;
+    }
     let input = plan::Input {
         name: store.name(),
         capabilities: source.capabilities(),

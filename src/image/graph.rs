@@ -5,6 +5,7 @@
 //! here. A hostile image cannot make it read without end: nesting is bounded in depth, and
 //! every blob counts against [`GraphBudget`] each time an index lists it.
 
+use crate::digest::Digest;
 use crate::format::descriptor::parse_descriptor_list;
 use crate::format::json::JsonObject;
 use crate::format::media_type::check_unambiguous;
@@ -204,6 +205,7 @@ fn load_manifest(
         platform,
         config,
         layers,
+        diff_ids: None,
     })
 }
 
@@ -230,6 +232,51 @@ fn platform_from_config(
     Ok(Platform::from_json(&obj)
         .ok()
         .filter(|p| !p.os.is_empty() && !p.architecture.is_empty()))
+}
+
+/// The `rootfs.diff_ids` of an image config, one per layer; `None` for manifests whose config
+/// is not an image config (artifacts, attestations). `Err` names what is wrong with it.
+pub fn read_diff_ids(
+    source: &dyn BlobSource,
+    manifest: &ManifestNode,
+) -> Result<Option<Vec<Digest>>, String> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        rootfs: Option<RootFs>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        diff_ids: Option<Vec<String>>,
+    }
+    let config = &manifest.config;
+    if config.media_type != OCI_CONFIG && config.media_type != DOCKER_CONFIG {
+        return Ok(None);
+    }
+    let what = format!("config {}", config.digest.short());
+    let bytes = source
+        .read_small_blob("config", &config.digest, config.size, MAX_MANIFEST_SIZE)
+        .map_err(|e| format!("{what}: {e}"))?;
+    let parsed: Config =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{what} is not valid: {e}"))?;
+    let list = parsed
+        .rootfs
+        .and_then(|r| r.diff_ids)
+        .ok_or_else(|| format!("{what} has no rootfs.diff_ids"))?;
+    if list.len() != manifest.layers.len() {
+        return Err(format!(
+            "{what} lists {} diff_ids for {} layers",
+            list.len(),
+            manifest.layers.len()
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.parse()
+                .map_err(|e| format!("{what}: rootfs.diff_ids[{i}]: {e}"))
+        })
+        .collect::<Result<Vec<Digest>, String>>()
+        .map(Some)
 }
 
 #[cfg(test)]

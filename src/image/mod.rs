@@ -15,7 +15,7 @@ mod graph;
 pub use gc::{garbage, reachable, reachable_from_index};
 pub use graph::{
     GraphBudget, MAX_GRAPH_BYTES, MAX_GRAPH_NODES, MAX_NESTING, MAX_STORE_GRAPH_BYTES,
-    MAX_STORE_GRAPH_NODES, load_node, load_node_within,
+    MAX_STORE_GRAPH_NODES, load_node, load_node_within, read_diff_ids,
 };
 // The pure descriptor types live with the wire format; they are named here too because every
 // user of the graph needs them.
@@ -172,6 +172,10 @@ pub struct ManifestNode {
     pub config: Descriptor,
     /// Layer descriptors, bottom (0) first.
     pub layers: Vec<Descriptor>,
+    /// Its config's `rootfs.diff_ids`, one per layer, once something has asked for them
+    /// ([`read_diff_ids`]: comparing with a base image); `None` until then, and for a config
+    /// that is not an image config.
+    pub diff_ids: Option<Vec<Digest>>,
 }
 
 impl ManifestNode {

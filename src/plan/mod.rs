@@ -27,12 +27,13 @@ use crate::format::{
     ENC_ANNOTATION_PREFIX, LayerType, PUBOPTS_ANNOTATION, PrivateOptions, PublicOptions,
     classify_layer, decode_base64_go,
 };
-use crate::image::{Descriptor, Image, LayerRef};
+use crate::image::{Descriptor, Image, LayerRef, ManifestNode};
 use crate::keywrap::{
     EditedKeys, KeyRing, Recipient, RecipientMatcher, Registry, Unwrapped, unwrap_layer,
 };
 use crate::store::Capabilities;
 
+pub mod base;
 mod rekey;
 pub mod select;
 
@@ -238,6 +239,9 @@ pub enum KeepReason {
     NotALayer,
     /// Re-keying, and its recipients already are what was asked.
     RecipientsUnchanged,
+    /// Encrypting, and the image shares it with the base image given (`--base`), which stays
+    /// public so that registries keep deduplicating it.
+    SharedWithBase,
     /// Encrypting, and it is the empty blob (0 bytes, the digest of nothing). There is nothing
     /// to protect, and its ciphertext would be the same 0 bytes under the same digest: skopeo
     /// (1.9 to 1.22) and containerd then copy it without decrypting it, leaving a layer marked
@@ -256,6 +260,7 @@ impl fmt::Display for KeepReason {
             KeepReason::NotALayer => "not a filesystem layer",
             KeepReason::RecipientsUnchanged => "recipients unchanged",
             KeepReason::Empty => "empty layer, nothing to encrypt",
+            KeepReason::SharedWithBase => "shared with the base image",
         })
     }
 }
@@ -439,6 +444,12 @@ pub fn build(
         for (manifest, chosen) in image.root.manifests().into_iter().zip(choice.manifests) {
             let selected = chosen.is_some();
             let chosen = chosen.unwrap_or_default();
+            let shared = match (&selection.base, operation) {
+                (Some(base), Operation::Encrypt { .. }) if selected => {
+                    base_layers(base, &name, manifest)?
+                }
+                _ => 0,
+            };
             let mut layers = Vec::with_capacity(manifest.layers.len());
             for (index, desc) in manifest.layers.iter().enumerate() {
                 let at = LayerRef {
@@ -458,7 +469,16 @@ pub fn build(
                     note = decided.note;
                     decided.action
                 } else {
-                    decide(desc, &at, operation, registry, &mut jobs, &mut job_of)?
+                    let shared = index < shared;
+                    decide(
+                        desc,
+                        &at,
+                        operation,
+                        registry,
+                        shared,
+                        &mut jobs,
+                        &mut job_of,
+                    )?
                 };
                 layers.push(LayerPlan {
                     index,
@@ -494,9 +514,23 @@ pub fn build(
     Ok(plan)
 }
 
-/// Refuse a plan whose result the output cannot hold: an output that holds one manifest per
-/// image needs exactly one selected platform in each, and one that holds no encrypted layer
-/// needs every layer plain afterwards.
+/// How many bottom layers of `manifest` (of image `image`) are the base image's; an error
+/// when its bottom layers are not the base's.
+pub fn base_layers(
+    base: &base::Base,
+    image: &str,
+    manifest: &ManifestNode,
+) -> Result<usize, Error> {
+    base::shared_layers(base, manifest, manifest.diff_ids.as_deref()).map_err(|e| {
+        Error::NotOnBase {
+            image: image.to_string(),
+            platform: manifest.platform_name(),
+            base: base.name.clone(),
+            reason: e.0,
+        }
+    })
+}
+
 /// Refuse a plan that must read or write layer data where a store holds none (a registry's
 /// manifests alone): only re-wrapping keys works there.
 fn check_layer_data(plan: &Plan, input: &Input<'_>, output: &Output) -> Result<(), Error> {
@@ -516,6 +550,9 @@ fn check_layer_data(plan: &Plan, input: &Input<'_>, output: &Output) -> Result<(
     })
 }
 
+/// Refuse a plan whose result the output cannot hold: an output that holds one manifest per
+/// image needs exactly one selected platform in each, and one that holds no encrypted layer
+/// needs every layer plain afterwards.
 fn check_output(plan: &Plan, output: &Output) -> Result<(), Error> {
     let caps = output.capabilities;
     for image in &plan.images {
@@ -563,6 +600,7 @@ fn decide(
     at: &LayerRef,
     operation: &Operation,
     registry: &Registry,
+    shared_with_base: bool,
     jobs: &mut Vec<Job>,
     job_of: &mut HashMap<Digest, usize>,
 ) -> Result<LayerAction, Error> {
@@ -580,6 +618,9 @@ fn decide(
         (Operation::Encrypt { .. }, LayerType::Plain { encrypted }) => {
             if has_encryption_annotations(desc) {
                 return Err(Error::layer(at, LayerError::StrayEncryptionAnnotations));
+            }
+            if shared_with_base {
+                return Ok(LayerAction::Keep(KeepReason::SharedWithBase));
             }
             if desc.is_empty_blob() {
                 return Ok(LayerAction::Keep(KeepReason::Empty));

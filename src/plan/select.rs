@@ -18,6 +18,9 @@ pub struct Selection {
     pub platforms: Vec<Platform>,
     /// Layers to select in each selected manifest; empty means all.
     pub layers: Vec<LayerSelector>,
+    /// The image the selected images were built on (`--base`): `encrypt` leaves the layers
+    /// they share with it plain, `verify --require-encrypted` accepts them plain.
+    pub base: Option<std::sync::Arc<super::base::Base>>,
 }
 
 /// One `--layer` value.

@@ -296,6 +296,12 @@ impl ImageRef {
         matches!(self, ImageRef::Registry { .. })
     }
 
+    /// Whether it names an image by its digest (`docker://HOST/REPO@sha256:…`), which no
+    /// annotation can choose against.
+    pub fn names_digest(&self) -> bool {
+        matches!(self, ImageRef::Registry { reference, .. } if reference.digest.is_some())
+    }
+
     /// Whether both name the same store: the same directory or file, or the same repository
     /// of the same registry (the second path may not exist yet).
     pub fn same_store(&self, other: &ImageRef) -> bool {

@@ -15,6 +15,7 @@ mod common;
 
 mod all_schemes;
 mod architecture;
+mod base;
 mod cli;
 mod crash;
 mod docker_archive;
