@@ -832,3 +832,58 @@ fn credentials_come_from_a_credential_helper() {
     assert!(err.contains("has no manifest"), "{err}");
     assert_eq!(fs::read_to_string(&asked).unwrap(), host);
 }
+
+/// `encrypt --base docker://…`: the base's manifest and config come from the registry (no
+/// layer blob is requested), and the layers the image shares with it stay plain.
+#[test]
+fn a_base_image_in_a_registry_is_read_from_its_manifests() {
+    use common::mkimage::{self, Compression, ImageSpec, LayerSpec};
+    let registry = Registry::start_secure();
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = tmp.path().join("creds");
+    fs::write(&creds, format!("{USER}:{PASSWORD}\n")).unwrap();
+    let spec = |layers: usize| {
+        let mut image = ImageSpec::new("linux", "amd64", 11);
+        image.layers = vec![LayerSpec::new(4096, Compression::Gzip); layers];
+        image
+    };
+    let base_dir = tmp.path().join("base");
+    let base = mkimage::write_image(&base_dir, "v1", &spec(2)).unwrap();
+    let app = tmp.path().join("app");
+    mkimage::write_image(&app, "v1", &spec(3)).unwrap();
+    let base_image = registry.image("library/base:v1");
+    let mut push = strings(&["copy"]);
+    push.extend(skopeo_auth(&registry, "dest"));
+    push.push(oci(&base_dir, "v1"));
+    push.push(base_image.clone());
+    skopeo_ok(&push.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let start = registry.log_len();
+    let mut encrypt = strings(&["encrypt", "-q", "-r"]);
+    encrypt.push(format!("jwe:{}", key("rsa2048.pub.pem")));
+    encrypt.push("--base".into());
+    encrypt.push(base_image);
+    encrypt.extend(access(&registry, &creds));
+    encrypt.push(oci(&app, "v1"));
+    let out = run(&encrypt);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let encrypted: Vec<bool> = Layout(app)
+        .layers("v1")
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().ends_with("+encrypted"))
+        .collect();
+    assert_eq!(encrypted, [false, false, true]);
+    let layer_blobs: Vec<String> = base.images[0]
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
+    let requests = registry.requests_since(start);
+    assert_eq!(blob_requests(&requests, &layer_blobs), Vec::<String>::new());
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains(&base.images[0].config.digest)),
+        "the base's config was read: {requests:#?}"
+    );
+}
