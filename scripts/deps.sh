@@ -7,7 +7,7 @@
 #   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
 #                            softhsm2 and opensc for the PKCS#11 tests, docker-registry for
 #                            the registry round trip, docker.io for `docker load`, strace
-#                            for the crash tests)
+#                            for the crash tests, python3-venv for the example validators)
 #
 # Needs root or sudo when something is missing. The Rust toolchain itself (cargo, rustc
 # >= 1.89) must already be installed, e.g. with rustup.
@@ -31,6 +31,9 @@ if [[ "${1:-}" == "--test" ]]; then
     # For tests/it/crash.rs: strace kills a run exactly as it is about to rename or remove a
     # given file (--inject=...:signal=KILL).
     packages+=(strace)
+    # For scripts/validate-examples.sh (tests/it/fleet.rs): a virtual environment for the
+    # Kubernetes and Argo validators from PyPI.
+    packages+=(python3 python3-venv)
 fi
 
 missing=()

@@ -362,3 +362,228 @@ fn a_leaked_key_is_found_and_rotated_out_of_every_image_it_opens() {
         "{after}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// The cluster examples (examples/kubernetes, examples/argo)
+
+/// A YAML file of the repository, as JSON.
+fn yaml(rel: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    serde_saphyr::from_str(&fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The string values of a YAML sequence.
+fn strs(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The value following `flag` in `args`.
+fn flag<'a>(args: &'a [String], flag: &str) -> &'a str {
+    let at = args.iter().position(|a| a == flag);
+    at.and_then(|i| args.get(i + 1))
+        .unwrap_or_else(|| panic!("no {flag} in {args:?}"))
+}
+
+/// The kind of volume (`configMap`, `secret`, `persistentVolumeClaim`, …) mounted at the
+/// longest mount path of `container` that `path` lies under.
+fn volume_kind(volumes: &Value, container: &Value, path: &str) -> String {
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| path.starts_with(m["mountPath"].as_str().unwrap()))
+        .max_by_key(|m| m["mountPath"].as_str().unwrap().len())
+        .unwrap_or_else(|| panic!("{path} is on no volume"));
+    let volume = volumes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let kinds: Vec<&String> = volume
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "name")
+        .collect();
+    kinds[0].clone()
+}
+
+/// The validators (kubernetes-validate in strict mode for two Kubernetes releases, hera's
+/// generated Argo Workflows models with unknown fields refused) accept every example, after
+/// refusing broken copies of them; see scripts/validate_examples.py.
+#[test]
+fn the_cluster_examples_are_valid_against_the_upstream_schemas() {
+    let out =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-examples.sh"))
+            .output()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
+    for expected in [
+        "examples/kubernetes/job.yaml: Job layercrypt-rekey: valid",
+        "examples/kubernetes/config.yaml: ConfigMap layercrypt-images: valid",
+        "examples/kubernetes/secrets.yaml: Secret layercrypt-keys: valid",
+        "examples/kubernetes/journal-pvc.yaml: PersistentVolumeClaim layercrypt-journals: valid",
+        "examples/argo/workflow.yaml: Workflow layercrypt-rekey-: valid",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+}
+
+/// The Job and the Workflow say what the README promises (N shards of the list from a
+/// ConfigMap, keys from Secrets, journals on a volume, exit 3 retried, 2 failed at once), and
+/// their command lines, run here as N local workers on layouts, re-key a fleet exactly once,
+/// the Workflow's resuming from the Job's journals.
+#[test]
+fn the_cluster_examples_run_as_shards_of_one_fleet() {
+    let job = yaml("examples/kubernetes/job.yaml");
+    let spec = &job["spec"];
+    let shards = spec["completions"].as_u64().unwrap() as usize;
+    assert_eq!(spec["completionMode"], "Indexed");
+    assert_eq!(spec["parallelism"].as_u64(), Some(shards as u64));
+    assert!(spec["backoffLimitPerIndex"].as_u64().unwrap() > 0);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let container = &pod["containers"][0];
+    let action_for = |code: u64| {
+        spec["podFailurePolicy"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["onExitCodes"]["operator"] == "In"
+                    && r["onExitCodes"]["containerName"] == container["name"]
+                    && r["onExitCodes"]["values"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|v| v.as_u64() == Some(code))
+            })
+            .map(|r| r["action"].as_str().unwrap().to_string())
+    };
+    assert_eq!(action_for(3).as_deref(), Some("Count"), "exit 3 is retried");
+    assert_eq!(
+        action_for(2).as_deref(),
+        Some("FailIndex"),
+        "exit 2 fails fast"
+    );
+    assert_eq!(action_for(1).as_deref(), Some("FailIndex"));
+    let job_args = strs(&container["args"]);
+    assert_eq!(job_args[0], "rekey");
+    assert_eq!(
+        flag(&job_args, "--shard"),
+        format!("$(JOB_COMPLETION_INDEX)/{shards}")
+    );
+    assert!(flag(&job_args, "--journal").contains("$(JOB_COMPLETION_INDEX)"));
+    let volumes = &pod["volumes"];
+    let on = |path: &str| volume_kind(volumes, container, path);
+    assert_eq!(on(flag(&job_args, "--from-file")), "configMap");
+    assert_eq!(on(flag(&job_args, "--key")), "secret");
+    assert_eq!(on(flag(&job_args, "--authfile")), "secret");
+    assert_eq!(on(flag(&job_args, "--journal")), "persistentVolumeClaim");
+    assert!(job_args.iter().any(|a| a == "--json-lines"));
+
+    let workflow = yaml("examples/argo/workflow.yaml");
+    let templates = workflow["spec"]["templates"].as_array().unwrap();
+    let shard = templates
+        .iter()
+        .find(|t| t.get("container").is_some())
+        .unwrap();
+    assert!(
+        shard["retryStrategy"]["expression"]
+            .as_str()
+            .unwrap()
+            .contains("asInt(lastRetry.exitCode) == 3"),
+        "{shard:#}"
+    );
+    let argo_shards: usize = workflow["spec"]["arguments"]["parameters"][0]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(argo_shards, shards);
+    let argo_args = strs(&shard["container"]["args"]);
+    // The same command as the Job's, with Argo's placeholders for the index and the count.
+    let as_job = |a: &String| {
+        a.replace("{{inputs.parameters.index}}", "$(JOB_COMPLETION_INDEX)")
+            .replace("{{workflow.parameters.shards}}", &shards.to_string())
+    };
+    assert_eq!(argo_args.iter().map(as_job).collect::<Vec<_>>(), job_args);
+    assert_eq!(
+        volume_kind(
+            &workflow["spec"]["volumes"],
+            &shard["container"],
+            flag(&argo_args, "--journal")
+        ),
+        "persistentVolumeClaim"
+    );
+
+    // Play the cluster: the Job's command line for every index, on layouts.
+    let tmp = tempfile::tempdir().unwrap();
+    let (refs, list) = fleet(tmp.path(), 40);
+    let journals = tmp.path().join("journals");
+    fs::create_dir(&journals).unwrap();
+    fs::write(tmp.path().join("auth.json"), "{\"auths\":{}}").unwrap();
+    let local = |arg: &str, index: usize| {
+        arg.replace("/etc/layercrypt/images.txt", list.to_str().unwrap())
+            .replace("/etc/layercrypt/keys/ops.pem", &key("rsa2048.pem"))
+            .replace(
+                "/etc/layercrypt/recipients/new-team.pub.pem",
+                &key("ec256.pub.pem"),
+            )
+            .replace(
+                "/etc/layercrypt/auth/config.json",
+                tmp.path().join("auth.json").to_str().unwrap(),
+            )
+            .replace("/var/lib/layercrypt", journals.to_str().unwrap())
+            .replace("$(JOB_COMPLETION_INDEX)", &index.to_string())
+            .replace("{{inputs.parameters.index}}", &index.to_string())
+            .replace("{{workflow.parameters.shards}}", &shards.to_string())
+    };
+    let run = |args: &[String], index: usize| {
+        Command::new(env!("CARGO_BIN_EXE_layercrypt"))
+            .args(args.iter().map(|a| local(a, index)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let workers: Vec<_> = (0..shards).map(|i| run(&job_args, i)).collect();
+    let mut changed: BTreeMap<String, usize> = BTreeMap::new();
+    for worker in workers {
+        let out = worker.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        for line in lines(&out.stdout) {
+            if line["status"] == "changed" {
+                *changed
+                    .entry(line["source"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(
+        changed.keys().cloned().collect::<BTreeSet<_>>(),
+        refs.into_iter().collect::<BTreeSet<_>>()
+    );
+    assert!(changed.values().all(|n| *n == 1), "{changed:?}");
+    // The Workflow's step for every index, on the same journals: all done already.
+    for i in 0..shards {
+        let out = run(&argo_args, i).wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let lines = lines(&out.stdout);
+        let (summary, images) = lines.split_last().unwrap();
+        assert!(images.iter().all(|l| l["journal"] == true), "{lines:#?}");
+        assert_eq!(
+            summary["summary"]["from_journal"].as_u64(),
+            Some(images.len() as u64),
+            "{summary:#}"
+        );
+    }
+}
