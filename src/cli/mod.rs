@@ -70,6 +70,19 @@ macro_rules! grpc_feature {
     };
 }
 
+#[cfg(feature = "registry")]
+macro_rules! registry_feature {
+    () => {
+        "+registry"
+    };
+}
+#[cfg(not(feature = "registry"))]
+macro_rules! registry_feature {
+    () => {
+        "-registry"
+    };
+}
+
 /// `-V`: the version and the optional features this build has (`+`) or lacks (`-`).
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -77,18 +90,26 @@ pub const VERSION: &str = concat!(
     pgp_feature!(),
     " ",
     grpc_feature!(),
+    " ",
+    registry_feature!(),
     ")"
 );
 
-/// `--version`: the version, and what each optional feature is.
+/// `--version`: the version, what each optional feature is, and which build this is (target,
+/// OpenSSL and the C library, and how each is linked; from build.rs).
 pub const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "\nfeatures: ",
     pgp_feature!(),
     " ",
     grpc_feature!(),
+    " ",
+    registry_feature!(),
     "\n  pgp               OpenPGP recipients and keys (sequoia-openpgp, LGPL-2.0-or-later)",
     "\n  keyprovider-grpc  key providers reached over gRPC (command providers always work)",
+    "\n  registry          images in registries (docker://), from their manifests",
+    "\nbuild: ",
+    env!("LAYERCRYPT_BUILD"),
     "\nwire format: containers/ocicrypt (AES_256_CTR_HMAC_SHA256 layers)"
 );
 

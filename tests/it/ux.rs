@@ -522,9 +522,10 @@ fn verify_full_shows_progress_on_request() {
 fn version_lists_the_features_of_the_build() {
     let sign = |on: bool| if on { '+' } else { '-' };
     let features = format!(
-        "{}pgp {}keyprovider-grpc",
+        "{}pgp {}keyprovider-grpc {}registry",
         sign(cfg!(feature = "pgp")),
-        sign(cfg!(feature = "keyprovider-grpc"))
+        sign(cfg!(feature = "keyprovider-grpc")),
+        sign(cfg!(feature = "registry"))
     );
     in_testdata().arg("-V").assert().success().stdout(format!(
         "layercrypt {} ({features})\n",
@@ -538,6 +539,24 @@ fn version_lists_the_features_of_the_build() {
             "layercrypt {}\nfeatures: {features}\n",
             env!("CARGO_PKG_VERSION")
         )));
+    // Which build: the target, the OpenSSL linked and how, the C library.
+    let long = String::from_utf8(in_testdata().arg("--version").output().unwrap().stdout).unwrap();
+    let build = long
+        .lines()
+        .find_map(|l| l.strip_prefix("build: "))
+        .unwrap_or_else(|| panic!("no build line: {long}"));
+    assert!(
+        build.starts_with("x86_64-unknown-linux-gnu; OpenSSL 3.")
+            || build.starts_with("aarch64-unknown-linux-gnu; OpenSSL 3."),
+        "{build}"
+    );
+    let linked = if cfg!(feature = "vendored-openssl") {
+        "built in (static, vendored)"
+    } else {
+        "from the system (shared)"
+    };
+    assert!(build.contains(linked), "{build}");
+    assert!(build.contains("C library glibc (shared)"), "{build}");
 }
 
 /// The man page documents every subcommand and every one of its options, with the examples
