@@ -4,6 +4,7 @@
 #
 #   scripts/deps.sh          build dependencies (OpenSSL headers, pkg-config, a C compiler, and
 #                            libclang for the bindings of sequoia-openpgp's OpenSSL backend)
+#   scripts/deps.sh --package  also what scripts/package.sh needs (debootstrap, lintian, ...)
 #   scripts/deps.sh --test   also the tools the test suite runs against (skopeo, gnupg, openssl,
 #                            softhsm2 and opensc for the PKCS#11 tests, docker-registry for
 #                            the registry round trip, docker.io for `docker load`, strace
@@ -17,6 +18,12 @@ packages=(pkg-config libssl-dev gcc make)
 # OpenPGP (cargo feature `pgp`, on by default): sequoia-openpgp's OpenSSL backend generates its
 # OpenSSL bindings with bindgen, which needs libclang at build time.
 packages+=(libclang-dev)
+# scripts/package.sh: a Debian 11 root to build in and to run the binary in, the OpenSSL source
+# build (perl), the .deb's shared-library dependencies (dpkg-shlibdeps) and its lint, and
+# objdump for the glibc symbols the binary needs; man-db for the installed-package check.
+if [[ "${1:-}" == "--package" || "${1:-}" == "--test" ]]; then
+    packages+=(debootstrap perl dpkg-dev lintian binutils man-db bash-completion)
+fi
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(skopeo gnupg openssl)
     # PKCS#11 tests (tests/it/pkcs11.rs): a software token and pkcs11-tool to fill it.
