@@ -2,8 +2,8 @@
 # Run the whole test suite, as CI does (.ci/run calls this): installs missing test tools,
 # then checks formatting and lints, and runs unit, integration, interop (against skopeo, gpg,
 # SoftHSM, a local registry) and documentation tests, with the default features and without
-# them, and a short run of every fuzz target. Interop tests fail, never skip, when a tool is
-# missing.
+# them, a short run of every fuzz target, and the packaged release installed and removed.
+# Interop tests fail, never skip, when a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +22,9 @@ cargo test --no-default-features --features cli --all-targets
 # Every fuzz target (fuzz/) for 10 s, unoptimised and without AddressSanitizer so that it
 # builds quickly; `scripts/fuzz.sh` runs them for longer, with it.
 scripts/fuzz.sh --quick 10
+# The packaged release for this machine (the binary with OpenSSL built in, the .deb, the
+# SBOM, the checksums), installed with dpkg, checked and removed again. The portable build in
+# a Debian 11 root, its reproducibility and its run in a minimal Debian 11 root are
+# `scripts/package.sh --check`, run by hand before a release (it takes twice as long).
+scripts/package.sh --host
+scripts/check-deb.sh

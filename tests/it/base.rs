@@ -234,33 +234,34 @@ fn the_recorded_base_digest_chooses_among_the_base_images() {
     mkimage::write_image(&base, "v2", &spec(&[GZ, GZ, GZ])).unwrap();
     let base_any = format!("oci:{}", base.display());
 
+    // An image of `layers` layers in its own layout, recording `recorded` as its base.
+    let image = |name: &str, layers: usize, recorded: Option<String>| {
+        let dir = tmp.path().join(name);
+        let mut image = spec(&vec![GZ; layers]);
+        image.manifest_annotations = recorded
+            .map(|d| (ANNOTATION.into(), d))
+            .into_iter()
+            .collect();
+        mkimage::write_image(&dir, "v1", &image).unwrap();
+        dir
+    };
+    // Encrypt it on the base; which layers are encrypted.
+    let encrypt_on_base = |dir: &Path| {
+        let out = encrypt(&base_any, &oci(dir, "v1"));
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        encrypted(&layers(dir, "v1"))
+    };
+
     // No annotation: the base image of the platform that matches most layers (v2).
-    let plain = tmp.path().join("plain");
-    mkimage::write_image(&plain, "v1", &spec(&[GZ, GZ, GZ, GZ])).unwrap();
-    let out = encrypt(&base_any, &oci(&plain, "v1"));
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(
-        encrypted(&layers(&plain, "v1")),
-        [false, false, false, true]
-    );
+    let plain = image("plain", 4, None);
+    assert_eq!(encrypt_on_base(&plain), [false, false, false, true]);
 
     // Built on v1, as its annotation says: only v1's two layers stay plain.
-    let annotated = tmp.path().join("annotated");
-    let mut image = spec(&[GZ, GZ, GZ, GZ]);
-    image.manifest_annotations = vec![(ANNOTATION.into(), v1.tagged.digest.clone())];
-    mkimage::write_image(&annotated, "v1", &image).unwrap();
-    let out = encrypt(&base_any, &oci(&annotated, "v1"));
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(
-        encrypted(&layers(&annotated, "v1")),
-        [false, false, true, true]
-    );
+    let annotated = image("annotated", 4, Some(v1.tagged.digest.clone()));
+    assert_eq!(encrypt_on_base(&annotated), [false, false, true, true]);
 
     // A recorded base the store does not hold is an error that names the annotation.
-    let unknown = tmp.path().join("unknown");
-    let mut image = spec(&[GZ, GZ, GZ]);
-    image.manifest_annotations = vec![(ANNOTATION.into(), format!("sha256:{}", "0".repeat(64)))];
-    mkimage::write_image(&unknown, "v1", &image).unwrap();
+    let unknown = image("unknown", 3, Some(format!("sha256:{}", "0".repeat(64))));
     let out = encrypt(&base_any, &oci(&unknown, "v1"));
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
