@@ -23,6 +23,8 @@ packages+=(libclang-dev)
 # objdump for the glibc symbols the binary needs; man-db for the installed-package check.
 if [[ "${1:-}" == "--package" || "${1:-}" == "--test" ]]; then
     packages+=(debootstrap perl dpkg-dev lintian binutils man-db bash-completion)
+    # The arm64 build's checks run it under qemu-user.
+    packages+=(qemu-user)
 fi
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(skopeo gnupg openssl)

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Build what an air-gapped host installs, into target/package/dist/:
 #
-#   layercrypt-VERSION-x86_64-linux-gnu   the release binary: OpenSSL built in (vendored), no
+#   layercrypt-VERSION-ARCH-linux-gnu     the release binary: OpenSSL built in (vendored), no
 #                                         shared library beyond glibc (and libgcc_s, which libc6
 #                                         depends on), the dependency list embedded
 #                                         (cargo auditable)
-#   layercrypt_VERSION-1_amd64.deb        that binary, the man page and the bash, zsh and fish
+#   layercrypt_VERSION-1_DEBARCH.deb      that binary, the man page and the bash, zsh and fish
 #                                         completions (cargo deb); depends on libc6 only
-#   layercrypt-VERSION.cdx.json           a CycloneDX SBOM of the build (cargo cyclonedx)
-#   SHA256SUMS                            of the three
+#   layercrypt-VERSION-ARCH-linux-gnu.cdx.json  a CycloneDX SBOM of the build (cargo cyclonedx)
+#   SHA256SUMS                            of every file there
+#
+# for x86_64 (amd64), or with --arch arm64 for aarch64, cross-built in the Debian 11 root and
+# run under qemu-user for the checks.
 #
 # By default the binary is built in a Debian 11 root made with debootstrap (cached under
 # ~/.cache/layercrypt/rootfs), with this machine's Rust toolchain mounted into it, so that it
@@ -18,12 +21,13 @@
 # Builds are reproducible: the same commit gives the same bytes (SOURCE_DATE_EPOCH is the
 # commit's time, paths are remapped, the build directory is always the same).
 #
-#   scripts/package.sh [--host] [--check]
+#   scripts/package.sh [--host] [--arch amd64|arm64] [--check]
 #
 # --check also proves it: builds a second time from scratch and compares every file, lints the
 # .deb with lintian, checks the embedded dependency list (rust-audit-info) and the shared
 # libraries and glibc version the binary needs, and runs the sample-image round trip with the
-# binary in a minimal Debian 11 root (debootstrap --variant=minbase, nothing else installed).
+# binary in a minimal Debian 11 root (debootstrap --variant=minbase, nothing else installed;
+# for arm64, under qemu-aarch64 with Debian 11's arm64 C library).
 #
 # Needs root (debootstrap, chroot, mounts) unless --host; installs what it needs with
 # scripts/deps.sh --package and scripts/tools.sh --package.
@@ -33,9 +37,18 @@ src=$PWD
 
 mode=portable
 check=false
+arch=amd64
+want_arch=false
 for arg in "$@"; do
+    if $want_arch; then
+        arch=$arg
+        want_arch=false
+        continue
+    fi
     case $arg in
         --host) mode=host ;;
+        --arch) want_arch=true ;;
+        --arch=*) arch=${arg#--arch=} ;;
         --check) check=true ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -47,6 +60,20 @@ for arg in "$@"; do
             ;;
     esac
 done
+
+case $arch in
+    amd64) target=x86_64-unknown-linux-gnu ;;
+    arm64) target=aarch64-unknown-linux-gnu ;;
+    *)
+        echo "package: --arch is amd64 or arm64, not $arch" >&2
+        exit 2
+        ;;
+esac
+triple=${target/-unknown/}
+if [[ $arch != amd64 && $mode == host ]]; then
+    echo "package: --arch $arch is cross-built in the Debian 11 root only (drop --host)" >&2
+    exit 2
+fi
 
 scripts/deps.sh --package
 scripts/tools.sh --package
@@ -60,7 +87,6 @@ die() {
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 commit=$(git rev-parse --short=12 HEAD)
 [[ -z $(git status --porcelain --untracked-files=no) ]] || commit="$commit-dirty"
-target=x86_64-unknown-linux-gnu
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 out=$src/target/package
@@ -85,6 +111,17 @@ build_env=(
     "TZ=UTC"
     "LC_ALL=C.UTF-8"
 )
+if [[ $arch == arm64 ]]; then
+    # The root's cross compiler and its Debian 11 arm64 C library (gcc-aarch64-linux-gnu,
+    # libc6-dev-arm64-cross), for the C parts (OpenSSL, zstd), the link and bindgen.
+    build_env+=(
+        "CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc"
+        "AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar"
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc"
+        "BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu=--sysroot=/usr/aarch64-linux-gnu"
+    )
+    rustup target add "$target" >/dev/null
+fi
 build_cmd="cargo auditable build --release --locked --offline --target $target --features vendored-openssl"
 
 # A Debian 11 root at $1 with the packages $2 (comma-separated), made once and kept.
@@ -129,8 +166,22 @@ run_build() {
 
 in_root=()
 root_packages=(gcc libc6-dev make perl libclang-dev pkg-config ca-certificates dpkg-dev)
+if [[ $arch == arm64 ]]; then
+    root_packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+fi
+build_root=$cache/rootfs/bullseye-build
+
+# Run the binary $1 with the rest as arguments, on this machine: directly, or for arm64 under
+# qemu-aarch64 with the Debian 11 root's arm64 C library.
+run_bin() {
+    if [[ $arch == arm64 ]]; then
+        qemu-aarch64 -L "$build_root/usr/aarch64-linux-gnu" "$@"
+    else
+        "$@"
+    fi
+}
 enter_root() {
-    local root=$cache/rootfs/bullseye-build
+    local root=$build_root
     debian11_root "$root" "$(IFS=,; echo "${root_packages[*]}")"
     # The root reaches crates.io as this machine does: its resolver and the certificate
     # authorities it trusts (a proxy's own, say).
@@ -163,9 +214,11 @@ enter_root() {
     done
 }
 
-# Build everything into $dist.
+# Build everything for $arch into $dist (the other architecture's files stay).
 build_all() {
-    rm -rf "$dist" "$assets"
+    rm -rf "$assets"
+    rm -f "$dist"/layercrypt-*-"$triple" "$dist"/layercrypt-*-"$triple".cdx.json \
+        "$dist"/layercrypt_*_"$arch".deb "$dist/SHA256SUMS"
     mkdir -p "$dist" "$assets"
     cargo fetch --locked >/dev/null
     say "building the release binary ($mode)"
@@ -175,14 +228,14 @@ build_all() {
     fi
     run_build "$build_cmd"
     local bin=$build_dir/$target/release/layercrypt
-    "$bin" --version >/dev/null || die "the binary does not run here"
-    cp "$bin" "$dist/layercrypt-$version-x86_64-linux-gnu"
+    run_bin "$bin" --version >/dev/null || die "the binary does not run here"
+    cp "$bin" "$dist/layercrypt-$version-$triple"
 
     # Man page, completions and changelogs, from the binary itself and the sources.
-    "$bin" man >"$assets/layercrypt.1"
-    "$bin" completions bash >"$assets/layercrypt.bash"
-    "$bin" completions zsh >"$assets/_layercrypt"
-    "$bin" completions fish >"$assets/layercrypt.fish"
+    run_bin "$bin" man >"$assets/layercrypt.1"
+    run_bin "$bin" completions bash >"$assets/layercrypt.bash"
+    run_bin "$bin" completions zsh >"$assets/_layercrypt"
+    run_bin "$bin" completions fish >"$assets/layercrypt.fish"
     gzip -9n <CHANGELOG.md >"$assets/changelog.gz"
     local maintainer
     maintainer=$(sed -n 's/^maintainer = "\(.*\)"$/\1/p' Cargo.toml)
@@ -200,7 +253,7 @@ build_all() {
     cargo cyclonedx --format json --spec-version 1.5 --target "$target" \
         --features vendored-openssl >/dev/null
     # No timestamp or random serial number: the same commit gives the same SBOM.
-    python3 - "$src/layercrypt.cdx.json" "$dist/layercrypt-$version.cdx.json" <<'EOF'
+    python3 - "$src/layercrypt.cdx.json" "$dist/layercrypt-$version-$triple.cdx.json" <<'EOF'
 import json, sys
 bom = json.load(open(sys.argv[1]))
 bom.pop("serialNumber", None)
@@ -209,7 +262,7 @@ json.dump(bom, open(sys.argv[2], "w"), indent=2, sort_keys=True)
 EOF
     rm -f "$src/layercrypt.cdx.json"
 
-    (cd "$dist" && sha256sum -- * >SHA256SUMS)
+    (cd "$dist" && sha256sum -- layercrypt* >SHA256SUMS)
 }
 
 build_all
@@ -219,19 +272,20 @@ if ! $check; then
     exit 0
 fi
 
-bin=$dist/layercrypt-$version-x86_64-linux-gnu
-deb=$(ls "$dist"/*.deb)
+bin=$dist/layercrypt-$version-$triple
+deb=$(ls "$dist"/layercrypt_*_"$arch".deb)
 
 say "check: shared libraries and glibc"
-libs=$(ldd "$bin" | awk '{print $1}' | sed 's/\.so.*//' | sort -u | tr '\n' ' ')
+# From the ELF headers (readelf reads either architecture).
+libs=$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\.so.*\]/\1/p' | sort -u | tr '\n' ' ')
 for lib in $libs; do
     case $lib in
         # glibc's (package libc6), and libgcc_s, which libc6 depends on.
-        linux-vdso | /lib64/ld-linux-x86-64 | libc | libm | libdl | libpthread | librt | libgcc_s) ;;
+        libc | libm | libdl | libpthread | librt | libgcc_s | ld-linux-x86-64 | ld-linux-aarch64) ;;
         *) die "the binary needs $lib.so (only the C library is allowed): $libs" ;;
     esac
 done
-glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+glibc=$(readelf --dyn-syms -W "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
 say "  needs: $libs; newest glibc symbol: $glibc"
 if [[ $mode == portable ]] && [[ $(printf '%s\n' "$glibc" GLIBC_2.31 | sort -V | tail -1) != GLIBC_2.31 ]]; then
     die "the binary needs $glibc, newer than Debian 11's glibc 2.31"
@@ -259,6 +313,26 @@ if ! diff -r "$saved" "$dist" >&2; then
 fi
 rm -rf "$saved"
 say "  reproducible: $(cd "$dist" && sha256sum -- * | grep -v SHA256SUMS | tr '\n' ';')"
+
+if [[ $arch == arm64 ]]; then
+    say "check: the sample-image round trip under qemu-aarch64 with Debian 11's arm64 C library"
+    work=$(mktemp -d)
+    cp -r testdata/images/plain "$work/plain"
+    (
+        cd "$work"
+        run_bin "$bin" --version | grep '^build:' >&2
+        run_bin "$bin" encrypt -q -r "jwe:$src/testdata/keys/rsa2048.pub.pem" oci:plain:v1 oci:enc:v1
+        run_bin "$bin" verify -q -k "$src/testdata/keys/rsa2048.pem" --full --require-encrypted oci:enc:v1
+        run_bin "$bin" decrypt -q -k "$src/testdata/keys/rsa2048.pem" oci:enc:v1 oci:dec:v1
+    )
+    want=$(python3 -c 'import json,sys; print([m["digest"] for m in json.load(open(sys.argv[1]))["manifests"] if m.get("annotations",{}).get("org.opencontainers.image.ref.name")=="v1"][0])' testdata/images/plain/index.json)
+    got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$work/dec/index.json")
+    rm -rf "$work"
+    [[ $want == "$got" ]] || die "the round trip under qemu gave $got, not $want"
+    say "  arm64 (glibc $(ls "$build_root"/usr/aarch64-linux-gnu/lib/libc-*.so | sed 's/.*libc-\(.*\)\.so/\1/')): encrypt, verify --full, decrypt back to $want"
+    say "all checks passed"
+    exit 0
+fi
 
 say "check: the sample-image round trip in a minimal Debian 11 root"
 [[ $(id -u) -eq 0 ]] || die "the Debian 11 run needs root"
