@@ -111,25 +111,21 @@ pub fn load_images(
 }
 
 /// Read the config `rootfs.diff_ids` of every manifest of `images` (from `store`, where they
-/// were loaded) into [`image::ManifestNode::diff_ids`], to compare them with a base image's. A
-/// config that is not an image config leaves `None`; one that cannot be read or parsed, or
-/// does not list one diff_id per layer, is an error naming the image.
-pub fn read_image_diff_ids(store: &dyn BlobSource, images: &mut [Image]) -> Result<(), Error> {
+/// were loaded) into [`image::ManifestNode::diff_ids`], to compare them with a base image's.
+/// A config that is not an image config, or that cannot be read or does not list one diff_id
+/// per layer (an attestation, a damaged image), leaves `None`: its layers are then compared
+/// with the base's by digest alone, and a difference is reported as such.
+pub fn read_image_diff_ids(store: &dyn BlobSource, images: &mut [Image]) {
     for image in images {
-        let name = image.name(store.name());
         for manifest in image.root.manifests_mut() {
-            manifest.diff_ids =
-                read_diff_ids(store, manifest).map_err(|reason| Error::Selection {
-                    image: format!("{name} ({})", manifest.platform_name()),
-                    reason,
-                })?;
+            manifest.diff_ids = read_diff_ids(store, manifest).ok().flatten();
         }
     }
-    Ok(())
 }
 
 /// Open the base image `base` names (`--base`) and load every manifest of what it selects,
-/// with its layers, platform, the indexes above it and its config's diff_ids. Only indexes,
+/// with its layers, platform, the indexes above it and its config's diff_ids (when it has
+/// usable ones). Only indexes,
 /// manifests and configs are read, never a layer, so a registry base costs a few small
 /// requests.
 pub fn load_base(base: &ImageRef) -> Result<Base, Error> {
@@ -138,7 +134,7 @@ pub fn load_base(base: &ImageRef) -> Result<Base, Error> {
     let mut manifests = Vec::new();
     for image in &opened.images {
         let name = image.name(store.name());
-        collect_base(store, &name, &image.root, &mut Vec::new(), &mut manifests)?;
+        collect_base(store, &name, &image.root, &mut Vec::new(), &mut manifests);
     }
     Ok(Base {
         name: base.to_string(),
@@ -153,20 +149,18 @@ fn collect_base(
     node: &Node,
     parents: &mut Vec<Digest>,
     out: &mut Vec<BaseManifest>,
-) -> Result<(), Error> {
+) {
     match node {
         Node::Index(index) => {
             parents.push(index.desc.digest.clone());
             for child in &index.children {
-                collect_base(store, image, child, parents, out)?;
+                collect_base(store, image, child, parents, out);
             }
             parents.pop();
         }
         Node::Manifest(m) => {
-            let diff_ids = read_diff_ids(store, m).map_err(|reason| Error::Selection {
-                image: format!("{image} ({})", m.platform_name()),
-                reason,
-            })?;
+            // As for the image's: without usable diff_ids, layers compare by digest.
+            let diff_ids = read_diff_ids(store, m).ok().flatten();
             out.push(BaseManifest {
                 image: image.to_string(),
                 digest: m.desc.digest.clone(),
@@ -178,5 +172,4 @@ fn collect_base(
         }
         Node::Other(_) => {}
     }
-    Ok(())
 }

@@ -263,7 +263,7 @@ pub fn verify_on(
     };
     let mut opened = crate::source::open(source_ref, LockMode::Shared)?;
     if request.selection.base.is_some() {
-        crate::source::read_image_diff_ids(opened.store.as_ref(), &mut opened.images)?;
+        crate::source::read_image_diff_ids(opened.store.as_ref(), &mut opened.images);
     }
     let source: &dyn BlobSource = opened.store.as_ref();
     let chosen = select::choose(source.name(), &opened.images, &request.selection)?;

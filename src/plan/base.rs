@@ -185,7 +185,8 @@ fn compare(
         }
         let diff_id = match (ours, theirs) {
             (Some(o), Some(t)) => format!(", diff_id {} against {}", o.short(), t.short()),
-            _ => String::new(),
+            // Nothing else to recognise the same content by.
+            _ => " (no diff_ids to compare: a config lists none)".into(),
         };
         return Err((
             i,

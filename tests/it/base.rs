@@ -267,3 +267,34 @@ fn the_recorded_base_digest_chooses_among_the_base_images() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(ANNOTATION), "{err}");
 }
+
+/// A config without usable diff_ids (an attestation's, a damaged one) does not stop the
+/// comparison: layers then match by digest alone, and a difference says so.
+#[test]
+fn a_config_without_diff_ids_compares_by_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let app = tmp.path().join("app");
+    mkimage::write_image(&base, "v1", &spec(&[GZ, GZ])).unwrap();
+    mkimage::write_image(&app, "v1", &spec(&[GZ, GZ, GZ])).unwrap();
+    Layout(app.clone()).edit_config("v1", |c| {
+        c.as_object_mut().unwrap().remove("rootfs");
+    });
+    let out = encrypt(&oci(&base, "v1"), &oci(&app, "v1"));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(encrypted(&layers(&app, "v1")), [false, false, true]);
+
+    // Stored otherwise than the base's, with nothing to recognise the content by.
+    let other = tmp.path().join("other");
+    mkimage::write_image(&other, "v1", &spec(&[Compression::None, GZ, GZ])).unwrap();
+    Layout(other.clone()).edit_config("v1", |c| {
+        c.as_object_mut().unwrap().remove("rootfs");
+    });
+    let out = encrypt(&oci(&base, "v1"), &oci(&other, "v1"));
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("layer 0 is") && err.contains("no diff_ids to compare"),
+        "{err}"
+    );
+}
