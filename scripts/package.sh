@@ -26,8 +26,8 @@
 # --check also proves it: builds a second time from scratch and compares every file, lints the
 # .deb with lintian, checks the embedded dependency list (rust-audit-info) and the shared
 # libraries and glibc version the binary needs, and runs the sample-image round trip with the
-# binary in a minimal Debian 11 root (debootstrap --variant=minbase, nothing else installed;
-# for arm64, under qemu-aarch64 with Debian 11's arm64 C library).
+# binary in minimal Debian 11 and 13 roots (debootstrap --variant=minbase, nothing else
+# installed; for arm64, under qemu-aarch64 with Debian 11's arm64 C library).
 #
 # Needs root (debootstrap, chroot, mounts) unless --host; installs what it needs with
 # scripts/deps.sh --package and scripts/tools.sh --package.
@@ -124,14 +124,15 @@ if [[ $arch == arm64 ]]; then
 fi
 build_cmd="cargo auditable build --release --locked --offline --target $target --features vendored-openssl"
 
-# A Debian 11 root at $1 with the packages $2 (comma-separated), made once and kept.
-debian11_root() {
-    local root=$1 include=$2
+# A root of Debian $1 (bullseye, trixie) at $2 with the packages $3 (comma-separated), made
+# once and kept.
+debian_root() {
+    local suite=$1 root=$2 include=$3
     if [[ ! -f $root/.complete ]]; then
-        say "making a Debian 11 root in $root (once)"
+        say "making a Debian $suite root in $root (once)"
         rm -rf "$root" "$root.tmp"
         mkdir -p "$(dirname "$root")"
-        debootstrap --variant=minbase ${include:+--include=$include} bullseye "$root.tmp" "$mirror" >/dev/null
+        debootstrap --variant=minbase ${include:+--include=$include} "$suite" "$root.tmp" "$mirror" >/dev/null
         touch "$root.tmp/.complete"
         mv "$root.tmp" "$root"
     fi
@@ -182,7 +183,7 @@ run_bin() {
 }
 enter_root() {
     local root=$build_root
-    debian11_root "$root" "$(IFS=,; echo "${root_packages[*]}")"
+    debian_root bullseye "$root" "$(IFS=,; echo "${root_packages[*]}")"
     # The root reaches crates.io as this machine does: its resolver and the certificate
     # authorities it trusts (a proxy's own, say).
     cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -334,26 +335,29 @@ if [[ $arch == arm64 ]]; then
     exit 0
 fi
 
-say "check: the sample-image round trip in a minimal Debian 11 root"
-[[ $(id -u) -eq 0 ]] || die "the Debian 11 run needs root"
-root=$cache/rootfs/bullseye-min
-debian11_root "$root" ""
-work=$root/tmp/layercrypt-check
-rm -rf "$work"
-mkdir -p "$work"
-cp "$bin" "$work/layercrypt"
-cp -r testdata/images/plain "$work/plain"
-cp testdata/keys/rsa2048.pem testdata/keys/rsa2048.pub.pem "$work/"
-chroot "$root" env -i PATH=/usr/bin:/bin sh -ec '
-    cd /tmp/layercrypt-check
-    ./layercrypt --version
-    ./layercrypt encrypt -q -r jwe:rsa2048.pub.pem oci:plain:v1 oci:enc:v1
-    ./layercrypt verify -q -k rsa2048.pem --full --require-encrypted oci:enc:v1
-    ./layercrypt decrypt -q -k rsa2048.pem oci:enc:v1 oci:dec:v1
-' >&2
+[[ $(id -u) -eq 0 ]] || die "the runs in Debian roots need root"
 want=$(python3 -c 'import json,sys; print([m["digest"] for m in json.load(open(sys.argv[1]))["manifests"] if m.get("annotations",{}).get("org.opencontainers.image.ref.name")=="v1"][0])' testdata/images/plain/index.json)
-got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$work/dec/index.json")
-[[ $want == "$got" ]] || die "the round trip in Debian 11 gave $got, not $want"
-rm -rf "$work"
-say "  Debian 11 (glibc $(chroot "$root" ldd --version | head -1 | awk '{print $NF}')): encrypt, verify --full, decrypt back to $want"
+# The oldest Debian it is built for, and the newest.
+for suite in bullseye:11 trixie:13; do
+    say "check: the sample-image round trip in a minimal Debian ${suite#*:} root"
+    root=$cache/rootfs/${suite%%:*}-min
+    debian_root "${suite%%:*}" "$root" ""
+    work=$root/tmp/layercrypt-check
+    rm -rf "$work"
+    mkdir -p "$work"
+    cp "$bin" "$work/layercrypt"
+    cp -r testdata/images/plain "$work/plain"
+    cp testdata/keys/rsa2048.pem testdata/keys/rsa2048.pub.pem "$work/"
+    chroot "$root" env -i PATH=/usr/bin:/bin sh -ec '
+        cd /tmp/layercrypt-check
+        ./layercrypt --version | grep "^build:"
+        ./layercrypt encrypt -q -r jwe:rsa2048.pub.pem oci:plain:v1 oci:enc:v1
+        ./layercrypt verify -q -k rsa2048.pem --full --require-encrypted oci:enc:v1
+        ./layercrypt decrypt -q -k rsa2048.pem oci:enc:v1 oci:dec:v1
+    ' >&2
+    got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$work/dec/index.json")
+    rm -rf "$work"
+    [[ $want == "$got" ]] || die "the round trip in Debian ${suite#*:} gave $got, not $want"
+    say "  Debian ${suite#*:} (glibc $(chroot "$root" ldd --version | head -1 | awk '{print $NF}')): encrypt, verify --full, decrypt back to $want"
+done
 say "all checks passed"
