@@ -266,11 +266,39 @@ pub fn check_images(images: &[Image]) {
             }
         }
     }
+    // A base image made of the hostile graph's own manifests, minus each one's top layer, so
+    // that `--base` matching sees hostile layers, platforms and annotations.
+    let base = plan::base::Base {
+        name: "fuzz-base".into(),
+        by_digest: false,
+        manifests: images
+            .iter()
+            .flat_map(|i| i.root.manifests())
+            .map(|m| plan::base::BaseManifest {
+                image: "fuzz-base:1".into(),
+                digest: m.desc.digest.clone(),
+                parents: Vec::new(),
+                platform: m.platform.clone(),
+                layers: m
+                    .layers
+                    .iter()
+                    .take(m.layers.len().saturating_sub(1))
+                    .map(|l| l.digest.clone())
+                    .collect(),
+                diff_ids: None,
+            })
+            .collect(),
+    };
     let selections = [
         Selection::default(),
         Selection {
             platforms: vec![Platform::parse("linux/amd64").expect("platform")],
             layers: vec![LayerSelector::Index(-1)],
+            base: None,
+        },
+        Selection {
+            base: Some(std::sync::Arc::new(base)),
+            ..Selection::default()
         },
     ];
     // An output that holds anything, and one that holds one plain platform per image (a
@@ -281,6 +309,7 @@ pub fn check_images(images: &[Image]) {
             name: name.to_string(),
             reference: None,
             in_place: false,
+            other_store: true,
             capabilities: reference.capabilities(),
         }
     });
