@@ -61,8 +61,8 @@ cp -r testdata/images/plain "$work/plain"
 layercrypt encrypt -q -r jwe:testdata/keys/rsa2048.pub.pem "oci:$work/plain:v1" "oci:$work/enc:v1"
 layercrypt verify -q -k testdata/keys/rsa2048.pem --full --require-encrypted "oci:$work/enc:v1"
 layercrypt decrypt -q -k testdata/keys/rsa2048.pem "oci:$work/enc:v1" "oci:$work/dec:v1"
-want=$(python3 -c 'import json,sys; print([m["digest"] for m in json.load(open(sys.argv[1]))["manifests"] if m.get("annotations",{}).get("org.opencontainers.image.ref.name")=="v1"][0])' testdata/images/plain/index.json)
-got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$work/dec/index.json")
+want=$(python3 scripts/image_digest.py testdata/images/plain v1)
+got=$(python3 scripts/image_digest.py "$work/dec")
 [[ $want == "$got" ]] || die "the round trip gave $got, not $want"
 
 say "removing it"

@@ -21,8 +21,8 @@ echo "== inspect the encrypted image"
 echo
 echo "== decrypt it with testdata/keys/rsa2048.pem"
 "$bin" decrypt -k testdata/keys/rsa2048.pem "oci:$demo/encrypted:v1" "oci:$demo/decrypted:v1"
-plain_manifest=$(python3 -c 'import json,sys; m=[e for e in json.load(open(sys.argv[1]))["manifests"] if e.get("annotations",{}).get("org.opencontainers.image.ref.name")=="v1"]; print(m[0]["digest"])' testdata/images/plain/index.json)
-decrypted_manifest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$demo/decrypted/index.json")
+plain_manifest=$(python3 scripts/image_digest.py testdata/images/plain v1)
+decrypted_manifest=$(python3 scripts/image_digest.py "$demo/decrypted")
 if [[ "$plain_manifest" == "$decrypted_manifest" ]]; then
     echo
     echo "ok: the decrypted image is the original ($plain_manifest); demo files in $demo"

@@ -330,7 +330,12 @@ pub fn verify_on(
         let mut out = Vec::new();
         for m in manifests {
             let (diff_ids, mut reason) = if mode == Mode::Full {
-                match read_diff_ids(source, m.manifest) {
+                // Already read when comparing with a base image.
+                let read = match &m.manifest.diff_ids {
+                    Some(d) => Ok(Some(d.clone())),
+                    None => read_diff_ids(source, m.manifest),
+                };
+                match read {
                     Ok(d) => (d, None),
                     Err(reason) => (None, Some(reason)),
                 }

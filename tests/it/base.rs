@@ -134,6 +134,22 @@ fn layers_shared_with_the_base_stay_plain_and_verify_accepts_only_those() {
         assert_eq!(verdicts[i]["status"], "skipped", "{report:#}");
         assert_eq!(verdicts[i]["reason"], "shared with the base image");
     }
+    // --full checks the diff_ids read for the base comparison against the decrypted layers.
+    let out = layercrypt()
+        .args([
+            "verify",
+            "-q",
+            "--full",
+            "--require-encrypted",
+            "-k",
+            &key("rsa2048.pem"),
+        ])
+        .arg("--base")
+        .arg(oci(&base, "v1"))
+        .arg(oci(&app, "v1"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     // Running it again changes nothing.
     let digest = Layout(app.clone()).entry("v1")["digest"].clone();
     let out = encrypt(&oci(&base, "v1"), &oci(&app, "v1"));
